@@ -1,0 +1,67 @@
+"""The root command: global options, logging, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.text import Text
+from typer.core import TyperGroup
+
+from ..errors import ScriptoriumError
+from . import chat, config_cmd, serve
+
+err_console = Console(stderr=True)
+
+
+class _Group(TyperGroup):
+    """Renders a `ScriptoriumError` as its message and hint, exit code 1, no traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ScriptoriumError as exc:
+            err_console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
+            raise typer.Exit(1) from exc
+
+
+app = typer.Typer(
+    name="scriptorium",
+    cls=_Group,
+    help="Multi-agent workflows on a locally served model.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals may hold the API key: never print them in a traceback.
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Settings file (default: nearest scriptorium.toml).", exists=True),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    ctx.obj = {"config": config}
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)],
+        force=True,
+    )
+
+
+serve.register(app)
+chat.register(app)
+config_cmd.register(app)
+
+
+def main() -> None:
+    app()

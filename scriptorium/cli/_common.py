@@ -1,0 +1,29 @@
+"""What several commands share: settings from the root options, and the endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from ..config import Settings, load_settings
+from ..serving.client import Endpoint
+from ..serving.endpoint import resolve_endpoint
+
+console = Console()
+
+
+def settings_from(ctx: typer.Context, **overrides: Any) -> Settings:
+    config = (ctx.obj or {}).get("config")
+    return load_settings(config, **overrides)
+
+
+def endpoint_for(settings: Settings) -> Endpoint:
+    """The configured endpoint, starting the managed server in the background if none is up."""
+    with console.status("starting the local model server…") as status:
+
+        def progress(elapsed: float, line: str) -> None:
+            status.update(f"starting the local model server… {elapsed:.0f}s  [dim]{line[-80:]}[/]")
+
+        return resolve_endpoint(settings, start=True, on_progress=progress)

@@ -1,0 +1,79 @@
+"""`scriptorium chat`: talk to the served model, one prompt or a loop."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+
+from ..config import ClientSettings
+from ..serving.client import ChatMessage, ChatResult, Endpoint, ModelClient, TextDelta
+from ._common import console, endpoint_for, settings_from
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(chat)
+
+
+def chat(
+    ctx: typer.Context,
+    prompt: Annotated[str | None, typer.Argument(help="One prompt; without it, an interactive loop.")] = None,
+    system: Annotated[str | None, typer.Option(help="System message.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Reply length cap.")] = 256,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
+) -> None:
+    """Chat with the served model (starts the local server in the background if none is up)."""
+    settings = settings_from(ctx)
+    endpoint = endpoint_for(settings)
+    console.print(f"[dim]{endpoint.model} at {endpoint.base_url}[/]")
+    asyncio.run(_chat(endpoint, settings.client, prompt, system, max_tokens, temperature))
+
+
+async def _chat(
+    endpoint: Endpoint,
+    client_settings: ClientSettings,
+    prompt: str | None,
+    system: str | None,
+    max_tokens: int,
+    temperature: float,
+) -> None:
+    history: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
+    async with ModelClient(endpoint, client_settings) as client:
+        while True:
+            text = prompt if prompt is not None else _ask()
+            if text is None:
+                return
+            history.append({"role": "user", "content": text})
+            result: ChatResult | None = None
+            async for item in client.stream(
+                history, caller="chat", max_tokens=max_tokens, temperature=temperature
+            ):
+                if isinstance(item, TextDelta):
+                    sys.stdout.write(item.text)
+                    sys.stdout.flush()
+                else:
+                    result = item
+            sys.stdout.write("\n")
+            assert result is not None
+            history.append({"role": "assistant", "content": result.text})
+            console.print(
+                f"[dim]{result.prompt_tokens} prompt + {result.completion_tokens} completion tokens, "
+                f"{result.latency_s:.2f}s[/]"
+            )
+            if prompt is not None:
+                return
+
+
+def _ask() -> str | None:
+    """The next prompt from the terminal; None on Ctrl-D, Ctrl-C or /exit."""
+    while True:
+        try:
+            text = console.input("[bold]> [/]").strip()
+        except (EOFError, KeyboardInterrupt):
+            return None
+        if text in ("/exit", "/quit"):
+            return None
+        if text:
+            return text

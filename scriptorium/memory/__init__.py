@@ -1,0 +1,1 @@
+"""Shared vector memory: a Chroma store with local embeddings, ingestion and retrieval with citation keys."""

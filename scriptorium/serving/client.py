@@ -1,0 +1,450 @@
+"""The one OpenAI-compatible client every model call goes through.
+
+It adds what vLLM leaves to us: a cap on requests in flight (vLLM queues without bound and never
+answers 429 on overload), retries with jittered exponential backoff on connection errors, 429 and 5xx
+(never on other 4xx), typed errors that name the URL, JSON-schema structured outputs validated into
+pydantic models, streaming with usage, and per-caller token and latency accounting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+
+import httpx2
+import openai
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from ..config import ClientSettings
+from ..errors import (
+    AuthenticationFailed,
+    ContextLengthExceeded,
+    EndpointError,
+    EndpointUnreachable,
+    RequestRejected,
+    ServerOverloaded,
+    StructuredOutputError,
+)
+from .usage import UsageLedger
+
+__all__ = ["ChatMessage", "ChatResult", "Endpoint", "ModelClient", "Structured", "TextDelta"]
+
+log = logging.getLogger(__name__)
+
+ChatMessage = Mapping[str, Any]
+OutputT = TypeVar("OutputT", bound=BaseModel)
+
+_CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+) tokens")
+_PROMPT_TOKENS = re.compile(r"(\d+) input tokens")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where requests go. The key is a `SecretStr` so no repr or log line can show it."""
+
+    base_url: str
+    """Up to and including `/v1`."""
+    api_key: SecretStr
+    model: str
+    """Model name sent with each request unless the call names another (e.g. a LoRA adapter)."""
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """One completed chat request."""
+
+    text: str
+    finish_reason: str | None
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+
+
+@dataclass(frozen=True)
+class Structured(Generic[OutputT]):
+    """A reply validated against the requested pydantic model, with the request it came from."""
+
+    value: OutputT
+    result: ChatResult
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of streamed text."""
+
+    text: str
+
+
+class ModelClient:
+    """Async client for one endpoint. Use as `async with ModelClient(...) as client:`."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        settings: ClientSettings | None = None,
+        *,
+        http_client: httpx2.AsyncClient | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.endpoint = endpoint
+        self.settings = settings or ClientSettings()
+        self.ledger = UsageLedger()
+        self._sleep = sleep
+        self._semaphore = asyncio.Semaphore(self.settings.max_concurrency)
+        self._in_flight = 0
+        self._closed = False
+        timeout = httpx2.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
+        self._http = http_client or httpx2.AsyncClient(
+            timeout=timeout,
+            limits=httpx2.Limits(
+                max_connections=self.settings.max_concurrency * 2,
+                max_keepalive_connections=self.settings.max_concurrency,
+            ),
+        )
+        self._owns_http = http_client is None
+        self._openai = openai.AsyncOpenAI(
+            base_url=endpoint.base_url,
+            api_key=endpoint.api_key.get_secret_value(),
+            timeout=timeout,
+            max_retries=0,  # retries are ours: we know which failures are worth repeating
+            http_client=self._http,
+        )
+
+    @property
+    def in_flight(self) -> int:
+        """Requests holding a concurrency slot right now."""
+        return self._in_flight
+
+    async def __aenter__(self) -> ModelClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def models(self) -> list[str]:
+        """Names the endpoint serves (base model and LoRA adapters)."""
+        try:
+            page = await self._openai.models.list()
+        except openai.APIError as exc:
+            raise self._translate(exc) from exc
+        return [model.id for model in page.data]
+
+    async def chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        caller: str = "default",
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> ChatResult:
+        """Send one chat request and wait for the whole reply."""
+        request = self._request(messages, model, temperature, max_tokens, response_format, extra_body)
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            async with self._slot():
+                try:
+                    completion = cast(ChatCompletion, await self._openai.chat.completions.create(**request))
+                except openai.APIError as exc:
+                    failure: openai.APIError = exc
+                else:
+                    return self._finish(caller, completion, started)
+            await self._before_retry(failure, attempt, caller)
+            attempt += 1
+
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        caller: str = "default",
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[TextDelta | ChatResult]:
+        """Yield `TextDelta`s as tokens arrive, then one `ChatResult` with the usage.
+
+        Failures before the first chunk are retried like `chat`; a failure mid-stream is raised,
+        since the caller has already seen part of the answer.
+        """
+        request = self._request(messages, model, temperature, max_tokens, response_format, extra_body)
+        request["stream"] = True
+        request["stream_options"] = {"include_usage": True}
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            async with self._slot():
+                try:
+                    chunks = cast(
+                        openai.AsyncStream[ChatCompletionChunk],
+                        await self._openai.chat.completions.create(**request),
+                    )
+                except openai.APIError as exc:
+                    failure: openai.APIError = exc
+                else:
+                    async for item in self._consume(chunks, caller, started, str(request["model"])):
+                        yield item
+                    return
+            await self._before_retry(failure, attempt, caller)
+            attempt += 1
+
+    async def structured(
+        self,
+        messages: Sequence[ChatMessage],
+        output: type[OutputT],
+        *,
+        caller: str = "default",
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        repair: bool = True,
+    ) -> Structured[OutputT]:
+        """Ask for JSON matching `output`'s schema (guided decoding) and validate it.
+
+        A reply that still fails validation (typically cut off by `max_tokens`) gets one repair
+        request that shows the model its error; a second failure raises `StructuredOutputError`
+        carrying the raw text.
+        """
+        response_format = json_schema_format(output)
+        conversation = list(messages)
+        for round_ in range(2 if repair else 1):
+            result = await self.chat(
+                conversation,
+                caller=caller,
+                model=model,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                response_format=response_format,
+            )
+            try:
+                return Structured(output.model_validate_json(result.text), result)
+            except ValidationError as exc:
+                error = exc
+                log.warning("%s: reply does not validate as %s (round %d)", caller, output.__name__, round_)
+                conversation += [
+                    {"role": "assistant", "content": result.text},
+                    {
+                        "role": "user",
+                        "content": "That reply is not valid JSON for the schema "
+                        f"({_first_error(exc)}). Reply with the complete JSON object only.",
+                    },
+                ]
+        raise StructuredOutputError(
+            f"the model's reply does not validate as {output.__name__}: {_first_error(error)}",
+            raw=result.text,
+            hint=f"raise max_tokens if the reply was cut off (finish_reason was {result.finish_reason!r})",
+        )
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _request(
+        self,
+        messages: Sequence[ChatMessage],
+        model: str | None,
+        temperature: float | None,
+        max_tokens: int | None,
+        response_format: Mapping[str, Any] | None,
+        extra_body: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        if self._closed:
+            raise RuntimeError("this ModelClient is closed")
+        request: dict[str, Any] = {"model": model or self.endpoint.model, "messages": list(messages)}
+        if temperature is not None:
+            request["temperature"] = temperature
+        if max_tokens is not None:
+            request["max_tokens"] = max_tokens
+        if response_format is not None:
+            request["response_format"] = dict(response_format)
+        if extra_body:
+            request["extra_body"] = dict(extra_body)
+        return request
+
+    def _slot(self) -> _Slot:
+        return _Slot(self)
+
+    def _finish(self, caller: str, completion: ChatCompletion, started: float) -> ChatResult:
+        usage = completion.usage
+        choice = completion.choices[0]
+        result = ChatResult(
+            text=choice.message.content or "",
+            finish_reason=choice.finish_reason,
+            model=completion.model,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            latency_s=time.perf_counter() - started,
+        )
+        self._account(caller, result)
+        return result
+
+    async def _consume(
+        self,
+        chunks: openai.AsyncStream[ChatCompletionChunk],
+        caller: str,
+        started: float,
+        model: str,
+    ) -> AsyncIterator[TextDelta | ChatResult]:
+        parts: list[str] = []
+        finish_reason: str | None = None
+        prompt_tokens = completion_tokens = 0
+        try:
+            async for chunk in chunks:
+                model = chunk.model or model
+                if chunk.usage is not None:
+                    prompt_tokens = chunk.usage.prompt_tokens
+                    completion_tokens = chunk.usage.completion_tokens
+                for choice in chunk.choices:
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+                    if choice.delta.content:
+                        parts.append(choice.delta.content)
+                        yield TextDelta(choice.delta.content)
+        except openai.APIError as exc:
+            self.ledger.record_failure(caller)
+            raise self._translate(exc) from exc
+        finally:
+            await chunks.close()
+        result = ChatResult(
+            text="".join(parts),
+            finish_reason=finish_reason,
+            model=model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_s=time.perf_counter() - started,
+        )
+        self._account(caller, result)
+        yield result
+
+    def _account(self, caller: str, result: ChatResult) -> None:
+        self.ledger.record(
+            caller,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            latency_s=result.latency_s,
+        )
+
+    async def _before_retry(self, failure: openai.APIError, attempt: int, caller: str) -> None:
+        """Raise the translated error if `failure` is final; otherwise wait out the backoff."""
+        error = self._translate(failure)
+        retryable = isinstance(error, EndpointUnreachable | ServerOverloaded)
+        if not retryable or attempt >= self.settings.max_retries:
+            self.ledger.record_failure(caller)
+            raise error from failure
+        delay = self._backoff(attempt, failure)
+        log.warning(
+            "%s: %s; retry %d/%d in %.2fs",
+            caller,
+            error.message,
+            attempt + 1,
+            self.settings.max_retries,
+            delay,
+        )
+        await self._sleep(delay)
+
+    def _backoff(self, attempt: int, failure: openai.APIError) -> float:
+        cap = min(self.settings.backoff_max, self.settings.backoff_base * 2**attempt)
+        retry_after = _retry_after(failure)
+        if retry_after is not None:
+            return min(self.settings.backoff_max, retry_after)
+        return random.uniform(cap / 2, cap)  # "equal jitter": never hammer, never stall
+
+    def _translate(self, exc: openai.APIError) -> EndpointError:
+        url = self.endpoint.base_url
+        if isinstance(exc, openai.APITimeoutError):
+            return EndpointUnreachable(f"{url} did not answer in time", url=url)
+        if isinstance(exc, openai.APIConnectionError):
+            return EndpointUnreachable(f"cannot connect to {url}", url=url)
+        status = getattr(exc, "status_code", None)
+        detail = _detail(exc)
+        if status in (401, 403):
+            return AuthenticationFailed(f"{url} refused the API key ({status})", url=url, status=status)
+        if status == 429 or (status is not None and status >= 500):
+            return ServerOverloaded(f"{url} answered {status}: {detail}", url=url, status=status)
+        if status == 400 and (limit := _CONTEXT_LIMIT.search(detail)):
+            prompt = _PROMPT_TOKENS.search(detail)
+            return ContextLengthExceeded(
+                f"the prompt does not fit the model's context of {limit.group(1)} tokens at {url}"
+                + (f" (it has {prompt.group(1)} tokens)" if prompt else ""),
+                url=url,
+                limit=int(limit.group(1)),
+                prompt_tokens=int(prompt.group(1)) if prompt else None,
+            )
+        if status == 404:
+            return RequestRejected(
+                f"{url} answered 404: {detail}",
+                url=url,
+                status=status,
+                hint="check SCRIPTORIUM_MODEL against `GET /v1/models` of that server",
+            )
+        return RequestRejected(f"{url} answered {status}: {detail}", url=url, status=status)
+
+
+class _Slot:
+    """One of `max_concurrency` places; held while a request (or a whole stream) is in flight."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: ModelClient) -> None:
+        self._client = client
+
+    async def __aenter__(self) -> None:
+        await self._client._semaphore.acquire()
+        self._client._in_flight += 1
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._client._in_flight -= 1
+        self._client._semaphore.release()
+
+
+def json_schema_format(output: type[BaseModel]) -> dict[str, Any]:
+    """The `response_format` asking vLLM to guide decoding to `output`'s JSON schema."""
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": output.__name__, "schema": output.model_json_schema(), "strict": True},
+    }
+
+
+def _detail(exc: openai.APIError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        message = body.get("message") or body.get("error", {})
+        if isinstance(message, dict):
+            message = message.get("message")
+        if isinstance(message, str):
+            return message
+    return exc.message
+
+
+def _retry_after(exc: openai.APIError) -> float | None:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "top level"
+    return f"{where}: {first['msg']}"

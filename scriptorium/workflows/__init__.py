@@ -1,0 +1,1 @@
+"""Declarative workflows: the spec, the async runner, checkpoints and batch mode."""

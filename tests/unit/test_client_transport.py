@@ -1,0 +1,205 @@
+"""ModelClient's own logic (retries, error mapping, validation, the concurrency cap) over an
+httpx MockTransport: the server's answers are scripted, so each branch is exercised exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+
+import httpx2
+import pytest
+from pydantic import BaseModel, SecretStr
+
+from scriptorium.config import ClientSettings
+from scriptorium.errors import (
+    AuthenticationFailed,
+    ContextLengthExceeded,
+    EndpointUnreachable,
+    RequestRejected,
+    ServerOverloaded,
+    StructuredOutputError,
+)
+from scriptorium.serving.client import Endpoint, ModelClient
+
+URL = "http://model.test/v1"
+
+
+def completion(content: str, prompt_tokens: int = 5, completion_tokens: int = 3) -> dict[str, object]:
+    return {
+        "id": "cmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def error(status: int, message: str) -> httpx2.Response:
+    return httpx2.Response(status, json={"error": {"message": message, "type": "x", "code": status}})
+
+
+class Recorder:
+    """Scripted answers, in order; records every request and every backoff sleep."""
+
+    def __init__(self, *answers: httpx2.Response | Exception) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx2.Request] = []
+        self.sleeps: list[float] = []
+
+    def handler(self, request: httpx2.Request) -> httpx2.Response:
+        self.requests.append(request)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+    def client(self, **settings: object) -> ModelClient:
+        return ModelClient(
+            Endpoint(URL, SecretStr("sk-test"), "m"),
+            ClientSettings.model_validate({"max_retries": 3, **settings}),
+            http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(self.handler)),
+            sleep=self.sleep,
+        )
+
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+async def test_retries_5xx_and_429_then_succeeds() -> None:
+    rec = Recorder(error(503, "busy"), error(429, "slow down"), httpx2.Response(200, json=completion("ok")))
+    async with rec.client() as client:
+        result = await client.chat(MESSAGES, caller="writer")
+    assert result.text == "ok"
+    assert len(rec.requests) == 3
+    assert len(rec.sleeps) == 2
+    assert 0 < rec.sleeps[0] <= 0.5 and 0 < rec.sleeps[1] <= 1.0  # backoff_base * 2**attempt caps
+    assert client.ledger.callers["writer"].requests == 1
+    assert client.ledger.callers["writer"].failures == 0
+
+
+async def test_retry_after_header_is_honoured() -> None:
+    busy = httpx2.Response(429, headers={"retry-after": "3"}, json={"error": {"message": "later"}})
+    rec = Recorder(busy, httpx2.Response(200, json=completion("ok")))
+    async with rec.client() as client:
+        await client.chat(MESSAGES)
+    assert rec.sleeps == [3.0]
+
+
+async def test_gives_up_after_max_retries_with_the_url() -> None:
+    rec = Recorder(*[error(500, "boom")] * 4)
+    async with rec.client() as client:
+        with pytest.raises(ServerOverloaded) as caught:
+            await client.chat(MESSAGES, caller="planner")
+    assert len(rec.requests) == 4  # one try and three retries
+    assert caught.value.url == URL and URL in str(caught.value)
+    assert client.ledger.callers["planner"].failures == 1
+
+
+async def test_connection_errors_are_retried_then_reported_as_unreachable() -> None:
+    refused = httpx2.ConnectError("refused")
+    rec = Recorder(refused, refused, refused, refused)
+    async with rec.client() as client:
+        with pytest.raises(EndpointUnreachable) as caught:
+            await client.chat(MESSAGES)
+    assert len(rec.requests) == 4
+    assert "scriptorium serve" in str(caught.value)
+    assert URL in str(caught.value)
+
+
+async def test_context_overflow_is_mapped_and_never_retried() -> None:
+    message = (
+        "This model's maximum context length is 4096 tokens. However, your request has 5000 input "
+        "tokens. Please reduce the length of the input messages."
+    )
+    rec = Recorder(error(400, message))
+    async with rec.client() as client:
+        with pytest.raises(ContextLengthExceeded) as caught:
+            await client.chat(MESSAGES)
+    assert len(rec.requests) == 1
+    assert caught.value.limit == 4096
+    assert caught.value.prompt_tokens == 5000
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"), [(400, RequestRejected), (401, AuthenticationFailed), (404, RequestRejected)]
+)
+async def test_client_errors_are_not_retried(status: int, expected: type[Exception]) -> None:
+    rec = Recorder(error(status, "nope"))
+    async with rec.client() as client:
+        with pytest.raises(expected):
+            await client.chat(MESSAGES)
+    assert len(rec.requests) == 1 and rec.sleeps == []
+
+
+async def test_api_key_is_sent_but_never_in_reprs() -> None:
+    rec = Recorder(httpx2.Response(200, json=completion("ok")))
+    async with rec.client() as client:
+        await client.chat(MESSAGES)
+        assert rec.requests[0].headers["authorization"] == "Bearer sk-test"
+        assert "sk-test" not in repr(client.endpoint)
+
+
+class Verdict(BaseModel):
+    approve: bool
+    fixes: list[str]
+
+
+async def test_structured_output_gets_one_repair_round() -> None:
+    good = json.dumps({"approve": False, "fixes": ["cite [a]"]})
+    rec = Recorder(
+        httpx2.Response(200, json=completion('{"approve": fal')),
+        httpx2.Response(200, json=completion(good)),
+    )
+    async with rec.client() as client:
+        out = await client.structured(MESSAGES, Verdict, caller="reviewer")
+    assert out.value == Verdict(approve=False, fixes=["cite [a]"])
+    first = json.loads(rec.requests[0].content)
+    assert first["response_format"]["type"] == "json_schema"
+    assert first["response_format"]["json_schema"]["schema"]["required"] == ["approve", "fixes"]
+    repair = json.loads(rec.requests[1].content)["messages"]
+    assert repair[-2] == {"role": "assistant", "content": '{"approve": fal'}
+    assert "not valid JSON" in repair[-1]["content"]
+    assert client.ledger.callers["reviewer"].requests == 2
+
+
+async def test_structured_output_failure_carries_the_raw_text() -> None:
+    rec = Recorder(*[httpx2.Response(200, json=completion('{"approve": 3}'))] * 2)
+    async with rec.client() as client:
+        with pytest.raises(StructuredOutputError) as caught:
+            await client.structured(MESSAGES, Verdict)
+    assert caught.value.raw == '{"approve": 3}'
+
+
+async def test_concurrency_cap_holds_under_a_burst() -> None:
+    in_flight = peak = 0
+
+    async def slow(request: httpx2.Request) -> httpx2.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return httpx2.Response(200, json=completion("ok"))
+
+    transport: Callable[[httpx2.Request], object] = slow
+    client = ModelClient(
+        Endpoint(URL, SecretStr("k"), "m"),
+        ClientSettings(max_concurrency=3),
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(transport)),  # type: ignore[arg-type]
+    )
+    async with client:
+        await asyncio.gather(*(client.chat(MESSAGES) for _ in range(12)))
+    assert peak == 3
+    assert client.ledger.total().requests == 12
+    assert client.in_flight == 0
