@@ -6,5 +6,6 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 scripts/setup.sh
 .venv/bin/ruff check scriptorium tests bench
+.venv/bin/ruff format --check --quiet scriptorium tests bench
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"
