@@ -42,8 +42,9 @@ class ServerSettings(BaseModel):
     model_path: Path | None = None
     """A Hugging Face model folder to serve instead of the bundled SmolLM2."""
     served_model_name: str = "smollm2-135m-instruct"
-    max_num_seqs: int = Field(default=32, ge=1)
-    """vLLM's batch size. Match it to client.max_concurrency: vLLM queues without bound otherwise."""
+    max_num_seqs: int | None = Field(default=None, ge=1)
+    """vLLM's batch size; default: client.max_concurrency, since vLLM queues without bound and the
+    client's cap is the only backpressure there is."""
     max_model_len: int = Field(default=8192, ge=256)
     dtype: str = "bfloat16"
     kv_cache_gib: int = Field(default=4, ge=1)
@@ -96,6 +97,11 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else None
+
+    @property
+    def max_num_seqs(self) -> int:
+        """The managed server's batch size: its own setting, else the client's concurrency cap."""
+        return self.server.max_num_seqs or self.client.max_concurrency
 
     @property
     def serve_python(self) -> Path:

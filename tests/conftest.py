@@ -45,7 +45,7 @@ def server_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         None,
         config_dir=root / "config",
         state_dir=root / "state",
-        server={"port": free_port(), "max_num_seqs": 32, "max_model_len": 4096},
+        server={"port": free_port(), "max_model_len": 4096},
     )
 
 

@@ -56,7 +56,7 @@ def server_command(settings: Settings, model_path: Path) -> list[str]:
         "--port",
         str(server.port),
         "--max-num-seqs",
-        str(server.max_num_seqs),
+        str(settings.max_num_seqs),
         "--max-model-len",
         str(server.max_model_len),
         "--dtype",

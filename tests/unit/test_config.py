@@ -18,8 +18,13 @@ def write(path: Path, text: str) -> Path:
 def test_defaults_are_loopback_and_matched_concurrency(tmp_path: Path) -> None:
     settings = load_settings()
     assert settings.server.host == "127.0.0.1"
-    assert settings.server.max_num_seqs == settings.client.max_concurrency
     assert settings.base_url is None
+
+
+def test_server_batch_follows_the_client_cap_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCRIPTORIUM_CLIENT__MAX_CONCURRENCY", "12")
+    assert load_settings().max_num_seqs == 12
+    assert load_settings(server={"max_num_seqs": 4}).max_num_seqs == 4
 
 
 def test_precedence_flag_over_env_over_toml_over_default(
