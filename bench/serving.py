@@ -1,6 +1,6 @@
 """Throughput of ModelClient against a bare `openai.AsyncOpenAI` loop on the same server.
 
-    .venv/bin/python bench/serving.py [--levels 1,4,16,32] [--max-tokens 64] [--rounds 2]
+    .venv/bin/python bench/serving.py [--levels 1,4,16,32] [--max-tokens 64] [--rounds 3]
 
 Uses the configured endpoint (the managed server, started if none is up). At each concurrency level
 both sides send the same number of requests from the same number of workers, with `ignore_eos` so
@@ -59,7 +59,8 @@ async def drive(side: str, send: SendOne, concurrency: int, requests: int, tag: 
     async def worker() -> None:
         nonlocal tokens
         while queue:
-            tokens += await send(queue.pop())
+            generated = await send(queue.pop())
+            tokens += generated  # after the await: `tokens += await ...` would lose updates
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -95,7 +96,7 @@ async def main(levels: list[int], max_tokens: int, rounds: int) -> list[dict[str
 
         await drive("warmup", send_ours, 4, 8, "warm")
         for level in levels:
-            requests = max(8, 2 * level)
+            requests = max(12, 3 * level)
             best: dict[str, Run] = {}
             for round_ in range(rounds):
                 order = [("bare", send_bare), ("ours", send_ours)]
@@ -144,7 +145,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--levels", default="1,4,16,32")
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
     rows = asyncio.run(main(levels, args.max_tokens, args.rounds))

@@ -23,7 +23,14 @@ from pydantic_settings import (
 
 from .errors import ConfigError
 
-__all__ = ["CONFIG_FILE_NAME", "ClientSettings", "ServerSettings", "Settings", "load_settings"]
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "ClientSettings",
+    "MemorySettings",
+    "ServerSettings",
+    "Settings",
+    "load_settings",
+]
 
 CONFIG_FILE_NAME = "scriptorium.toml"
 APP_NAME = "scriptorium"
@@ -68,6 +75,20 @@ class ClientSettings(BaseModel):
     backoff_max: float = Field(default=20.0, gt=0)
 
 
+class MemorySettings(BaseModel):
+    """The project's vector memory (one Chroma collection shared by every agent and run)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path | None = None
+    """Store folder; default: `.scriptorium/memory` in the project folder."""
+    collection: str | None = None
+    """Collection name; default: the project folder's name."""
+    chunk_size: int = Field(default=1200, ge=100)
+    """Characters per chunk at most."""
+    chunk_overlap: int = Field(default=200, ge=0)
+
+
 class Settings(BaseSettings):
     """Everything configurable, from every source, validated."""
 
@@ -90,8 +111,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
     state_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_state_dir(APP_NAME)))
 
+    project_dir: Path = Field(default_factory=Path.cwd)
+    """The project: where scriptorium.toml is (else the current folder); relative paths start here."""
+
     server: ServerSettings = Field(default_factory=ServerSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
 
     @field_validator("base_url")
     @classmethod
@@ -102,6 +127,15 @@ class Settings(BaseSettings):
     def max_num_seqs(self) -> int:
         """The managed server's batch size: its own setting, else the client's concurrency cap."""
         return self.server.max_num_seqs or self.client.max_concurrency
+
+    @property
+    def memory_path(self) -> Path:
+        path = self.memory.path or Path(".scriptorium") / "memory"
+        return path if path.is_absolute() else self.project_dir / path
+
+    @property
+    def memory_collection(self) -> str:
+        return self.memory.collection or self.project_dir.resolve().name or "default"
 
     @property
     def serve_python(self) -> Path:
@@ -159,6 +193,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read: {exc}") from exc
     given = _drop_none(overrides)
+    if path is not None:
+        data = {"project_dir": path.parent.resolve(), **data}
     token = _toml_data.set(data)
     try:
         return Settings(**given)

@@ -3,6 +3,16 @@
 ```
 ScriptoriumError
 ├── ConfigError                      a setting or scriptorium.toml is wrong
+├── ToolError                        a tool could not be used as asked (the model may read these)
+│   ├── UnknownTool                  no tool of that name is registered
+│   ├── ToolNotAllowed               the tool exists but is not in the agent's allowlist
+│   ├── ToolArgumentsInvalid         the arguments do not validate against the tool's model
+│   ├── ToolTimeout                  the call ran past its time limit
+│   ├── ToolUnavailable              the service behind it is out of reach (offline, rate-limited)
+│   └── PathRefused                  a file path points outside the run folder
+├── MemoryStoreError                 the vector memory cannot be opened or used
+│   ├── StoreLocked                  another process owns the store
+│   └── EmbeddingMismatch            the collection was built with another embedding model
 └── ServingError
     ├── ModelPreparationError        the bundled model could not be found or converted
     ├── ServerStartError             the managed vLLM server did not come up (carries its log tail)
@@ -23,6 +33,16 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationFailed",
+    "EmbeddingMismatch",
+    "MemoryStoreError",
+    "PathRefused",
+    "StoreLocked",
+    "ToolArgumentsInvalid",
+    "ToolError",
+    "ToolNotAllowed",
+    "ToolTimeout",
+    "ToolUnavailable",
+    "UnknownTool",
     "ConfigError",
     "ContextLengthExceeded",
     "EndpointError",
@@ -57,6 +77,46 @@ class ScriptoriumError(Exception):
 
 class ConfigError(ScriptoriumError):
     """A setting, environment variable or `scriptorium.toml` entry is invalid."""
+
+
+class ToolError(ScriptoriumError):
+    """A tool call that could not be carried out; its message is written for the model to read."""
+
+
+class UnknownTool(ToolError):
+    """No tool of that name is registered."""
+
+
+class ToolNotAllowed(ToolError):
+    """The tool exists but the calling agent may not use it."""
+
+
+class ToolArgumentsInvalid(ToolError):
+    """The arguments do not validate against the tool's arguments model."""
+
+
+class ToolTimeout(ToolError):
+    """The tool call ran past its time limit."""
+
+
+class ToolUnavailable(ToolError):
+    """The service behind the tool is out of reach; the run can go on without it."""
+
+
+class PathRefused(ToolError):
+    """A path escapes the run folder (absolute, `..`, or a symlink pointing out)."""
+
+
+class MemoryStoreError(ScriptoriumError):
+    """The vector memory cannot be opened or used."""
+
+
+class StoreLocked(MemoryStoreError):
+    """Another process owns the memory store (Chroma is not safe for concurrent writer processes)."""
+
+
+class EmbeddingMismatch(MemoryStoreError):
+    """The collection was built with a different embedding model than the one configured."""
 
 
 class ServingError(ScriptoriumError):

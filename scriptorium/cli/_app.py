@@ -13,7 +13,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from ..errors import ScriptoriumError
-from . import chat, config_cmd, serve
+from . import chat, config_cmd, ingest, serve
 
 err_console = Console(stderr=True)
 
@@ -61,6 +61,7 @@ def root(
 serve.register(app)
 chat.register(app)
 config_cmd.register(app)
+ingest.register(app)
 
 
 def main() -> None:

@@ -13,11 +13,12 @@ import logging
 import random
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
-import httpx2
+import httpx
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -32,6 +33,7 @@ from ..errors import (
     ServerOverloaded,
     StructuredOutputError,
 )
+from ..events import ModelRequest, ModelResponse, TokenDelta, active_bus
 from .usage import UsageLedger
 
 __all__ = ["ChatMessage", "ChatResult", "Endpoint", "ModelClient", "Structured", "TextDelta"]
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 ChatMessage = Mapping[str, Any]
 OutputT = TypeVar("OutputT", bound=BaseModel)
 
+_TRACE_CHARS = 2000  # a traced message is shortened to this; the trace is for people, not replay
 _CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+) tokens")
 _PROMPT_TOKENS = re.compile(r"(\d+) input tokens")
 
@@ -91,7 +94,7 @@ class ModelClient:
         endpoint: Endpoint,
         settings: ClientSettings | None = None,
         *,
-        http_client: httpx2.AsyncClient | None = None,
+        http_client: httpx.AsyncClient | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.endpoint = endpoint
@@ -101,10 +104,10 @@ class ModelClient:
         self._semaphore = asyncio.Semaphore(self.settings.max_concurrency)
         self._in_flight = 0
         self._closed = False
-        timeout = httpx2.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
-        self._http = http_client or httpx2.AsyncClient(
+        timeout = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
+        self._http = http_client or httpx.AsyncClient(
             timeout=timeout,
-            limits=httpx2.Limits(
+            limits=httpx.Limits(
                 max_connections=self.settings.max_concurrency * 2,
                 max_keepalive_connections=self.settings.max_concurrency,
             ),
@@ -157,6 +160,7 @@ class ModelClient:
     ) -> ChatResult:
         """Send one chat request and wait for the whole reply."""
         request = self._request(messages, model, temperature, max_tokens, response_format, extra_body)
+        request_id = _trace_request(request)
         started = time.perf_counter()
         attempt = 0
         while True:
@@ -166,7 +170,7 @@ class ModelClient:
                 except openai.APIError as exc:
                     failure: openai.APIError = exc
                 else:
-                    return self._finish(caller, completion, started)
+                    return self._finish(caller, completion, started, request_id)
             await self._before_retry(failure, attempt, caller)
             attempt += 1
 
@@ -189,6 +193,7 @@ class ModelClient:
         request = self._request(messages, model, temperature, max_tokens, response_format, extra_body)
         request["stream"] = True
         request["stream_options"] = {"include_usage": True}
+        request_id = _trace_request(request)
         started = time.perf_counter()
         attempt = 0
         while True:
@@ -201,7 +206,7 @@ class ModelClient:
                 except openai.APIError as exc:
                     failure: openai.APIError = exc
                 else:
-                    async for item in self._consume(chunks, caller, started, str(request["model"])):
+                    async for item in self._consume(chunks, caller, started, request, request_id):
                         yield item
                     return
             await self._before_retry(failure, attempt, caller)
@@ -281,7 +286,9 @@ class ModelClient:
     def _slot(self) -> _Slot:
         return _Slot(self)
 
-    def _finish(self, caller: str, completion: ChatCompletion, started: float) -> ChatResult:
+    def _finish(
+        self, caller: str, completion: ChatCompletion, started: float, request_id: str | None
+    ) -> ChatResult:
         usage = completion.usage
         choice = completion.choices[0]
         result = ChatResult(
@@ -292,7 +299,7 @@ class ModelClient:
             completion_tokens=usage.completion_tokens if usage else 0,
             latency_s=time.perf_counter() - started,
         )
-        self._account(caller, result)
+        self._account(caller, result, request_id)
         return result
 
     async def _consume(
@@ -300,8 +307,11 @@ class ModelClient:
         chunks: openai.AsyncStream[ChatCompletionChunk],
         caller: str,
         started: float,
-        model: str,
+        request: dict[str, Any],
+        request_id: str | None,
     ) -> AsyncIterator[TextDelta | ChatResult]:
+        model = str(request["model"])
+        bus = active_bus() if request_id else None
         parts: list[str] = []
         finish_reason: str | None = None
         prompt_tokens = completion_tokens = 0
@@ -316,6 +326,8 @@ class ModelClient:
                         finish_reason = choice.finish_reason
                     if choice.delta.content:
                         parts.append(choice.delta.content)
+                        if bus is not None and request_id is not None:
+                            bus.emit(TokenDelta(request_id=request_id, text=choice.delta.content))
                         yield TextDelta(choice.delta.content)
         except openai.APIError as exc:
             self.ledger.record_failure(caller)
@@ -330,16 +342,28 @@ class ModelClient:
             completion_tokens=completion_tokens,
             latency_s=time.perf_counter() - started,
         )
-        self._account(caller, result)
+        self._account(caller, result, request_id)
         yield result
 
-    def _account(self, caller: str, result: ChatResult) -> None:
+    def _account(self, caller: str, result: ChatResult, request_id: str | None) -> None:
         self.ledger.record(
             caller,
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
             latency_s=result.latency_s,
         )
+        bus = active_bus() if request_id else None
+        if bus is not None and request_id is not None:
+            bus.emit(
+                ModelResponse(
+                    request_id=request_id,
+                    text=result.text[:_TRACE_CHARS],
+                    finish_reason=result.finish_reason,
+                    prompt_tokens=result.prompt_tokens,
+                    completion_tokens=result.completion_tokens,
+                    latency_s=result.latency_s,
+                )
+            )
 
     async def _before_retry(self, failure: openai.APIError, attempt: int, caller: str) -> None:
         """Raise the translated error if `failure` is final; otherwise wait out the backoff."""
@@ -412,6 +436,32 @@ class _Slot:
     async def __aexit__(self, *exc_info: object) -> None:
         self._client._in_flight -= 1
         self._client._semaphore.release()
+
+
+def _trace_request(request: Mapping[str, Any]) -> str | None:
+    """Emit a ModelRequest when a bus is listening; returns the id that ties its events together."""
+    bus = active_bus()
+    if bus is None:
+        return None
+    request_id = uuid.uuid4().hex[:12]
+    settings = {name: request[name] for name in ("temperature", "max_tokens", "stream") if name in request}
+    if "response_format" in request:
+        response_format = request["response_format"]
+        settings["response_format"] = response_format.get("json_schema", {}).get(
+            "name"
+        ) or response_format.get("type")
+    bus.emit(
+        ModelRequest(
+            request_id=request_id,
+            model=str(request["model"]),
+            messages=[
+                {"role": str(m.get("role", "")), "content": str(m.get("content", ""))[:_TRACE_CHARS]}
+                for m in request["messages"]
+            ],
+            settings=settings,
+        )
+    )
+    return request_id
 
 
 def json_schema_format(output: type[BaseModel]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-import httpx2
+import httpx
 from pydantic import SecretStr
 
 from ..config import Settings
@@ -47,12 +47,12 @@ def resolve_endpoint(
 
 def _first_model(base_url: str, key: SecretStr) -> str:
     try:
-        response = httpx2.get(
+        response = httpx.get(
             f"{base_url}/models",
             headers={"Authorization": f"Bearer {key.get_secret_value()}"},
             timeout=5.0,
         )
-    except httpx2.HTTPError as exc:
+    except httpx.HTTPError as exc:
         raise EndpointUnreachable(
             f"cannot connect to {base_url} ({type(exc).__name__})", url=base_url
         ) from exc

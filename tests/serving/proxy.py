@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx2
+import httpx
 
 
 class FaultyProxy:
@@ -20,7 +20,7 @@ class FaultyProxy:
         self.peak_in_flight = 0
         self._in_flight = 0
         self._lock = threading.Lock()
-        self._http = httpx2.Client(timeout=120)
+        self._http = httpx.Client(timeout=120)
 
     def _enter(self) -> bool:
         """Count a request; True when it should be failed."""

@@ -6,7 +6,7 @@ import asyncio
 import re
 from enum import StrEnum
 
-import httpx2
+import httpx
 import pytest
 from pydantic import BaseModel, Field, SecretStr
 
@@ -95,7 +95,7 @@ async def test_concurrency_limit_is_respected_at_the_server(managed_server: Serv
 
 
 def _server_token_counters(state: ServerState) -> tuple[float, float]:
-    text = httpx2.get(
+    text = httpx.get(
         state.base_url.removesuffix("/v1") + "/metrics",
         headers={"Authorization": f"Bearer {state.api_key.get_secret_value()}"},
         timeout=10,

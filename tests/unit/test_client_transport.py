@@ -7,7 +7,7 @@ import asyncio
 import json
 from collections.abc import Callable
 
-import httpx2
+import httpx
 import pytest
 from pydantic import BaseModel, SecretStr
 
@@ -42,19 +42,19 @@ def completion(content: str, prompt_tokens: int = 5, completion_tokens: int = 3)
     }
 
 
-def error(status: int, message: str) -> httpx2.Response:
-    return httpx2.Response(status, json={"error": {"message": message, "type": "x", "code": status}})
+def error(status: int, message: str) -> httpx.Response:
+    return httpx.Response(status, json={"error": {"message": message, "type": "x", "code": status}})
 
 
 class Recorder:
     """Scripted answers, in order; records every request and every backoff sleep."""
 
-    def __init__(self, *answers: httpx2.Response | Exception) -> None:
+    def __init__(self, *answers: httpx.Response | Exception) -> None:
         self.answers = list(answers)
-        self.requests: list[httpx2.Request] = []
+        self.requests: list[httpx.Request] = []
         self.sleeps: list[float] = []
 
-    def handler(self, request: httpx2.Request) -> httpx2.Response:
+    def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
@@ -68,7 +68,7 @@ class Recorder:
         return ModelClient(
             Endpoint(URL, SecretStr("sk-test"), "m"),
             ClientSettings.model_validate({"max_retries": 3, **settings}),
-            http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(self.handler)),
+            http_client=httpx.AsyncClient(transport=httpx.MockTransport(self.handler)),
             sleep=self.sleep,
         )
 
@@ -77,7 +77,7 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 
 
 async def test_retries_5xx_and_429_then_succeeds() -> None:
-    rec = Recorder(error(503, "busy"), error(429, "slow down"), httpx2.Response(200, json=completion("ok")))
+    rec = Recorder(error(503, "busy"), error(429, "slow down"), httpx.Response(200, json=completion("ok")))
     async with rec.client() as client:
         result = await client.chat(MESSAGES, caller="writer")
     assert result.text == "ok"
@@ -89,8 +89,8 @@ async def test_retries_5xx_and_429_then_succeeds() -> None:
 
 
 async def test_retry_after_header_is_honoured() -> None:
-    busy = httpx2.Response(429, headers={"retry-after": "3"}, json={"error": {"message": "later"}})
-    rec = Recorder(busy, httpx2.Response(200, json=completion("ok")))
+    busy = httpx.Response(429, headers={"retry-after": "3"}, json={"error": {"message": "later"}})
+    rec = Recorder(busy, httpx.Response(200, json=completion("ok")))
     async with rec.client() as client:
         await client.chat(MESSAGES)
     assert rec.sleeps == [3.0]
@@ -107,7 +107,7 @@ async def test_gives_up_after_max_retries_with_the_url() -> None:
 
 
 async def test_connection_errors_are_retried_then_reported_as_unreachable() -> None:
-    refused = httpx2.ConnectError("refused")
+    refused = httpx.ConnectError("refused")
     rec = Recorder(refused, refused, refused, refused)
     async with rec.client() as client:
         with pytest.raises(EndpointUnreachable) as caught:
@@ -143,7 +143,7 @@ async def test_client_errors_are_not_retried(status: int, expected: type[Excepti
 
 
 async def test_api_key_is_sent_but_never_in_reprs() -> None:
-    rec = Recorder(httpx2.Response(200, json=completion("ok")))
+    rec = Recorder(httpx.Response(200, json=completion("ok")))
     async with rec.client() as client:
         await client.chat(MESSAGES)
         assert rec.requests[0].headers["authorization"] == "Bearer sk-test"
@@ -158,8 +158,8 @@ class Verdict(BaseModel):
 async def test_structured_output_gets_one_repair_round() -> None:
     good = json.dumps({"approve": False, "fixes": ["cite [a]"]})
     rec = Recorder(
-        httpx2.Response(200, json=completion('{"approve": fal')),
-        httpx2.Response(200, json=completion(good)),
+        httpx.Response(200, json=completion('{"approve": fal')),
+        httpx.Response(200, json=completion(good)),
     )
     async with rec.client() as client:
         out = await client.structured(MESSAGES, Verdict, caller="reviewer")
@@ -174,7 +174,7 @@ async def test_structured_output_gets_one_repair_round() -> None:
 
 
 async def test_structured_output_failure_carries_the_raw_text() -> None:
-    rec = Recorder(*[httpx2.Response(200, json=completion('{"approve": 3}'))] * 2)
+    rec = Recorder(*[httpx.Response(200, json=completion('{"approve": 3}'))] * 2)
     async with rec.client() as client:
         with pytest.raises(StructuredOutputError) as caught:
             await client.structured(MESSAGES, Verdict)
@@ -184,19 +184,19 @@ async def test_structured_output_failure_carries_the_raw_text() -> None:
 async def test_concurrency_cap_holds_under_a_burst() -> None:
     in_flight = peak = 0
 
-    async def slow(request: httpx2.Request) -> httpx2.Response:
+    async def slow(request: httpx.Request) -> httpx.Response:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
         await asyncio.sleep(0.01)
         in_flight -= 1
-        return httpx2.Response(200, json=completion("ok"))
+        return httpx.Response(200, json=completion("ok"))
 
-    transport: Callable[[httpx2.Request], object] = slow
+    transport: Callable[[httpx.Request], object] = slow
     client = ModelClient(
         Endpoint(URL, SecretStr("k"), "m"),
         ClientSettings(max_concurrency=3),
-        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(transport)),  # type: ignore[arg-type]
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(transport)),  # type: ignore[arg-type]
     )
     async with client:
         await asyncio.gather(*(client.chat(MESSAGES) for _ in range(12)))

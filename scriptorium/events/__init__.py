@@ -1,0 +1,56 @@
+"""Typed trace events, the bus that carries them, and the trace file that records them."""
+
+from .bus import EventBus, EventSink, active_bus, emit, scope
+from .models import (
+    CheckpointWritten,
+    Event,
+    EventAdapter,
+    MemoryHit,
+    MemoryHits,
+    MemoryQuery,
+    ModelRequest,
+    ModelResponse,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepFailed,
+    StepFinished,
+    StepStarted,
+    TokenDelta,
+    ToolCall,
+    ToolError,
+    ToolResult,
+)
+from .trace import CorruptLine, TraceWriter, read_trace
+
+__all__ = [
+    # the bus
+    "EventBus",
+    "EventSink",
+    "active_bus",
+    "emit",
+    "scope",
+    # trace files
+    "CorruptLine",
+    "TraceWriter",
+    "read_trace",
+    # events
+    "CheckpointWritten",
+    "Event",
+    "EventAdapter",
+    "MemoryHit",
+    "MemoryHits",
+    "MemoryQuery",
+    "ModelRequest",
+    "ModelResponse",
+    "RunFailed",
+    "RunFinished",
+    "RunStarted",
+    "StepFailed",
+    "StepFinished",
+    "StepStarted",
+    "TokenDelta",
+    "ToolCall",
+    "ToolError",
+    "ToolResult",
+]

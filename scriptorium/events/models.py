@@ -1,0 +1,185 @@
+"""The typed trace events. Every event carries where it happened (run, step, agent) and when.
+
+`kind` is the discriminator, so a `trace.jsonl` line parses back into its own class.
+Payloads are summaries, never secrets: no API key, no full evidence dumps.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "CheckpointWritten",
+    "Event",
+    "EventAdapter",
+    "MemoryHit",
+    "MemoryHits",
+    "MemoryQuery",
+    "ModelRequest",
+    "ModelResponse",
+    "RunFailed",
+    "RunFinished",
+    "RunStarted",
+    "StepFailed",
+    "StepFinished",
+    "StepStarted",
+    "TokenDelta",
+    "ToolCall",
+    "ToolError",
+    "ToolResult",
+]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str | None = None
+    step_id: str | None = None
+    agent: str | None = None
+    ts: datetime = Field(default_factory=_now)
+    seq: int = 0
+    """Monotonic within one bus; assigned when the event is emitted."""
+
+
+class RunStarted(_Base):
+    kind: Literal["run_started"] = "run_started"
+    workflow: str
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunFinished(_Base):
+    kind: Literal["run_finished"] = "run_finished"
+    status: Literal["succeeded", "cancelled"] = "succeeded"
+    duration_s: float = 0.0
+
+
+class RunFailed(_Base):
+    kind: Literal["run_failed"] = "run_failed"
+    error: str
+    duration_s: float = 0.0
+
+
+class StepStarted(_Base):
+    kind: Literal["step_started"] = "step_started"
+    step_kind: str
+    parent: str | None = None
+    """The enclosing step of a map item or loop round."""
+
+
+class StepFinished(_Base):
+    kind: Literal["step_finished"] = "step_finished"
+    duration_s: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+    """True when the result came from a checkpoint instead of being computed."""
+
+
+class StepFailed(_Base):
+    kind: Literal["step_failed"] = "step_failed"
+    error: str
+    duration_s: float = 0.0
+
+
+class ModelRequest(_Base):
+    kind: Literal["model_request"] = "model_request"
+    request_id: str
+    model: str
+    messages: list[dict[str, str]]
+    """Role and (possibly shortened) content of each message."""
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class TokenDelta(_Base):
+    kind: Literal["token_delta"] = "token_delta"
+    request_id: str
+    text: str
+
+
+class ModelResponse(_Base):
+    kind: Literal["model_response"] = "model_response"
+    request_id: str
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+
+
+class ToolCall(_Base):
+    kind: Literal["tool_call"] = "tool_call"
+    call_id: str
+    tool: str
+    args: dict[str, Any]
+
+
+class ToolResult(_Base):
+    kind: Literal["tool_result"] = "tool_result"
+    call_id: str
+    tool: str
+    result: str
+    """The result as the model sees it, shortened."""
+    duration_s: float
+
+
+class ToolError(_Base):
+    kind: Literal["tool_error"] = "tool_error"
+    call_id: str
+    tool: str
+    error: str
+    duration_s: float
+
+
+class MemoryQuery(_Base):
+    kind: Literal["memory_query"] = "memory_query"
+    query: str
+    k: int
+    sources: list[str] | None = None
+
+
+class MemoryHit(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    source: str
+    score: float
+
+
+class MemoryHits(_Base):
+    kind: Literal["memory_hits"] = "memory_hits"
+    query: str
+    hits: list[MemoryHit]
+
+
+class CheckpointWritten(_Base):
+    kind: Literal["checkpoint_written"] = "checkpoint_written"
+    path: str
+
+
+Event = Annotated[
+    RunStarted
+    | RunFinished
+    | RunFailed
+    | StepStarted
+    | StepFinished
+    | StepFailed
+    | ModelRequest
+    | TokenDelta
+    | ModelResponse
+    | ToolCall
+    | ToolResult
+    | ToolError
+    | MemoryQuery
+    | MemoryHits
+    | CheckpointWritten,
+    Field(discriminator="kind"),
+]
+
+EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)

@@ -1,0 +1,59 @@
+"""`trace.jsonl`: one event a line, flushed line by line so another process can follow the run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from pydantic import ValidationError
+
+from .models import Event, EventAdapter
+
+__all__ = ["CorruptLine", "TraceWriter", "read_trace"]
+
+
+class TraceWriter:
+    """An event sink appending to a trace file."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file: IO[str] | None = path.open("a", encoding="utf-8")
+
+    def handle(self, event: Event) -> None:
+        if self._file is None:
+            return
+        self._file.write(event.model_dump_json() + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+@dataclass(frozen=True)
+class CorruptLine:
+    """A line of a trace that does not parse: shown as an error, never a crash."""
+
+    line_no: int
+    text: str
+    error: str
+
+
+def read_trace(path: Path, *, complete_only: bool = True) -> Iterator[Event | CorruptLine]:
+    """Events of a trace in order. A last line without its newline is a run still writing:
+    it is skipped when `complete_only`, else reported as corrupt."""
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.endswith("\n") and complete_only:
+                return
+            text = line.strip()
+            if not text:
+                continue
+            try:
+                yield EventAdapter.validate_json(text)
+            except ValidationError as exc:
+                yield CorruptLine(line_no, text[:200], str(exc.errors()[0]["msg"]))

@@ -1,0 +1,333 @@
+"""The project's vector memory: one Chroma collection on disk, shared by every agent and run.
+
+- One process owns a store at a time (a lock file): Chroma is thread-safe but concurrent writer
+  processes on one folder corrupt or hang it.
+- Embeddings are ours (local MiniLM), passed in explicitly, so Chroma never loads its downloading
+  default; the embedder's name and dimension live in the collection metadata and a mismatch is refused.
+- Chunk ids are the source's hash plus the chunk's offsets: adding the same chunks again (say, after a
+  crash) is an idempotent upsert. Citation keys are short and stable (`rag-basics:3`): a source keeps
+  its slug for as long as it is in the store.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from ..errors import EmbeddingMismatch, MemoryStoreError, StoreLocked
+from ..events import MemoryHit, MemoryHits, MemoryQuery, emit
+from .chunking import split_text
+from .embeddings import LocalEmbedder
+from .loaders import Document, UnreadableFile, load_document
+
+__all__ = ["FileOutcome", "Hit", "IngestReport", "MemoryStore", "SourceKind", "expand_paths"]
+
+log = logging.getLogger(__name__)
+
+SourceKind = Literal["file", "web", "note"]
+_LOCK_NAME = "scriptorium.lock"
+_EMBED_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk."""
+
+    key: str
+    """Citation key, e.g. `rag-basics:3`."""
+    text: str
+    score: float
+    """Cosine similarity to the query (1 is identical)."""
+    source: str
+    title: str
+    heading: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    source: str
+    status: Literal["added", "replaced", "unchanged", "skipped"]
+    chunks: int
+    reason: str = ""
+
+
+@dataclass
+class IngestReport:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(o.chunks for o in self.outcomes if o.status == status)
+
+    @property
+    def skipped(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == "skipped"]
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.outcomes)} files: {self.count('added')} chunks added, "
+            f"{self.count('replaced')} replaced, {self.count('unchanged')} unchanged, "
+            f"{len(self.skipped)} skipped"
+        )
+
+
+class MemoryStore:
+    """Open with `MemoryStore(path, collection)`; close it (or use `with`) to release the lock."""
+
+    def __init__(
+        self,
+        path: Path,
+        collection: str = "default",
+        *,
+        embedder: LocalEmbedder | None = None,
+        chunk_size: int = 1200,
+        chunk_overlap: int = 200,
+    ) -> None:
+        self.path = path
+        self.embedder = embedder or LocalEmbedder()
+        self.chunk_size = chunk_size
+        self.chunk_overlap = chunk_overlap
+        path.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _acquire(path / _LOCK_NAME)
+        try:
+            self._client = _chroma_client(path)
+            self._collection = self._open_collection(_collection_name(collection))
+        except BaseException:
+            self._release()
+            raise
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._release()
+
+    def count(self) -> int:
+        return int(self._collection.count())
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def ingest(
+        self, paths: Iterable[Path], on_file: Callable[[FileOutcome], None] | None = None
+    ) -> IngestReport:
+        """Add files (folders are walked); unchanged files add nothing, changed ones are replaced."""
+        report = IngestReport()
+        for path in expand_paths(paths):
+            try:
+                document = load_document(path)
+            except UnreadableFile as exc:
+                outcome = FileOutcome(str(path), "skipped", 0, str(exc))
+                log.info("skipping %s: %s", path, exc)
+            else:
+                outcome = self.add_document(document, kind="file")
+            report.outcomes.append(outcome)
+            if on_file is not None:
+                on_file(outcome)
+        return report
+
+    def add_document(self, document: Document, *, kind: SourceKind = "file") -> FileOutcome:
+        content_hash = hashlib.sha256(document.text.encode("utf-8")).hexdigest()
+        existing = self._collection.get(where={"source": document.source}, include=["metadatas"])
+        old_ids: list[str] = list(existing["ids"])
+        old_meta = existing["metadatas"] or []
+        if old_ids and all(m.get("content_hash") == content_hash for m in old_meta):
+            return FileOutcome(document.source, "unchanged", len(old_ids))
+        slug = str(old_meta[0]["slug"]) if old_meta else self._new_slug(document.source)
+        chunks = split_text(document.text, self.chunk_size, self.chunk_overlap)
+        source_id = hashlib.sha256(document.source.encode("utf-8")).hexdigest()[:16]
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        ids = [f"{source_id}:{c.start}-{c.end}" for c in chunks]
+        metadatas: list[dict[str, str | int | float | bool]] = [
+            {
+                "key": f"{slug}:{index}",
+                "slug": slug,
+                "source": document.source,
+                "title": document.title,
+                "heading": chunk.heading,
+                "kind": kind,
+                "start": chunk.start,
+                "end": chunk.end,
+                "chunk_index": index,
+                "content_hash": content_hash,
+                "ingested_at": now,
+            }
+            for index, chunk in enumerate(chunks)
+        ]
+        if old_ids:
+            self._collection.delete(ids=old_ids)
+        for offset in range(0, len(chunks), _EMBED_BATCH):
+            batch = slice(offset, offset + _EMBED_BATCH)
+            texts = [c.text for c in chunks[batch]]
+            self._collection.upsert(
+                ids=ids[batch],
+                embeddings=self.embedder.embed(texts),
+                documents=texts,
+                metadatas=metadatas[batch],
+            )
+        return FileOutcome(document.source, "replaced" if old_ids else "added", len(chunks))
+
+    def add_note(self, text: str, *, source: str, title: str = "", kind: SourceKind = "note") -> list[str]:
+        """Record text found at run time (a web result, an agent's note) with its provenance."""
+        if not text.strip():
+            return []
+        self.add_document(Document(source=source, title=title or source, text=text), kind=kind)
+        found = self._collection.get(where={"source": source}, include=["metadatas"])
+        metas = sorted(found["metadatas"] or [], key=lambda m: int(m["chunk_index"]))
+        return [str(m["key"]) for m in metas]
+
+    def remove_source(self, source: str) -> int:
+        found = self._collection.get(where={"source": source}, include=[])
+        if found["ids"]:
+            self._collection.delete(ids=found["ids"])
+        return len(found["ids"])
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def query(self, text: str, k: int = 5, sources: Sequence[str] | None = None) -> list[Hit]:
+        emit(MemoryQuery(query=text, k=k, sources=list(sources) if sources else None))
+        where: dict[str, Any] | None = None
+        if sources:
+            where = {"source": sources[0]} if len(sources) == 1 else {"source": {"$in": list(sources)}}
+        result = self._collection.query(
+            query_embeddings=self.embedder.embed([text]),
+            n_results=k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        hits = [
+            _hit(doc, meta, 1.0 - float(distance))
+            for doc, meta, distance in zip(
+                (result["documents"] or [[]])[0],
+                (result["metadatas"] or [[]])[0],
+                (result["distances"] or [[]])[0],
+                strict=True,
+            )
+        ]
+        emit(
+            MemoryHits(query=text, hits=[MemoryHit(key=h.key, source=h.source, score=h.score) for h in hits])
+        )
+        return hits
+
+    def get(self, key: str) -> Hit | None:
+        found = self._collection.get(where={"key": key}, include=["documents", "metadatas"])
+        if not found["ids"]:
+            return None
+        return _hit((found["documents"] or [""])[0], (found["metadatas"] or [{}])[0], 1.0)
+
+    def sources(self) -> dict[str, str]:
+        """Every source in the store with its title."""
+        found = self._collection.get(include=["metadatas"])
+        return {str(m["source"]): str(m["title"]) for m in found["metadatas"] or []}
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _open_collection(self, name: str) -> Any:
+        wanted = {"embedding_model": self.embedder.name, "embedding_dim": self.embedder.dimension}
+        existing = {c.name for c in self._client.list_collections()}
+        if name in existing:
+            collection = self._client.get_collection(name, embedding_function=None)
+            recorded = collection.metadata or {}
+            if (recorded.get("embedding_model"), recorded.get("embedding_dim")) != tuple(wanted.values()):
+                raise EmbeddingMismatch(
+                    f"the memory collection '{name}' in {self.path} was built with "
+                    f"{recorded.get('embedding_model')} ({recorded.get('embedding_dim')} dims), "
+                    f"not {wanted['embedding_model']} ({wanted['embedding_dim']} dims)",
+                    hint="use the embedding model it was built with, or re-ingest into a new collection",
+                )
+            return collection
+        return self._client.create_collection(
+            name,
+            metadata={**wanted, "created_by": "scriptorium"},
+            configuration={"hnsw": {"space": "cosine"}},
+            embedding_function=None,
+        )
+
+    def _new_slug(self, source: str) -> str:
+        stem = re.sub(r"[^a-z0-9]+", "-", Path(source.split("?")[0].rstrip("/")).stem.lower()).strip("-")
+        base = (stem or "source")[:40]
+        slug, suffix = base, hashlib.sha256(source.encode("utf-8")).hexdigest()
+        taken = self._collection.get(where={"slug": slug}, limit=1, include=["metadatas"])
+        index = 4
+        while taken["ids"] and (taken["metadatas"] or [{}])[0].get("source") != source:
+            slug = f"{base}-{suffix[:index]}"
+            index += 1
+            taken = self._collection.get(where={"slug": slug}, limit=1, include=["metadatas"])
+        return slug
+
+    def _release(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None  # type: ignore[assignment]
+
+
+def _hit(document: str | None, meta: Any, score: float) -> Hit:
+    return Hit(
+        key=str(meta.get("key", "")),
+        text=document or "",
+        score=score,
+        source=str(meta.get("source", "")),
+        title=str(meta.get("title", "")),
+        heading=str(meta.get("heading", "")),
+        metadata=dict(meta),
+    )
+
+
+def _collection_name(name: str) -> str:
+    # Chroma: 3-512 chars of [a-zA-Z0-9._-], starting and ending alphanumeric.
+    cleaned = re.sub(r"[^a-zA-Z0-9._-]+", "-", name).strip("-._") or "default"
+    return cleaned if len(cleaned) >= 3 else f"{cleaned}-memory"
+
+
+def expand_paths(paths: Iterable[Path]) -> list[Path]:
+    """Files named, and the files under folders named (hidden ones left out), in a stable order."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+        else:
+            files.append(path)
+    return files
+
+
+def _acquire(lock_path: Path) -> IO[str]:
+    handle = lock_path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise StoreLocked(
+            f"the memory store {lock_path.parent} is in use by another process (pid {owner})",
+            hint="wait for it to finish; one process writes a store at a time",
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _chroma_client(path: Path) -> Any:
+    # Chroma's anonymized telemetry is off before chromadb is even imported: nothing phones home.
+    os.environ["ANONYMIZED_TELEMETRY"] = "False"
+    try:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+    except ImportError as exc:
+        raise MemoryStoreError("the memory store needs chromadb", hint="run scripts/setup.sh") from exc
+    return chromadb.PersistentClient(
+        path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    )
