@@ -14,7 +14,8 @@ from dataclasses import dataclass
 __all__ = ["Chunk", "split_text"]
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
-_PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\n[ \t]*\n|\Z)", re.S)
+# A paragraph: from a non-space to the last non-space before a blank line (or the end).
+_PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=[ \t]*\n[ \t]*\n|\s*\Z)", re.S)
 
 
 @dataclass(frozen=True)
