@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,62 @@ from scriptorium.serving.state import read_state
 # Tests are hermetic: nothing from the developer's shell may point them at another server or folder.
 for _name in [name for name in os.environ if name.startswith("SCRIPTORIUM_")]:
     del os.environ[_name]
+
+
+# Nothing phones home: every connection this process tries to open beyond loopback is refused and
+# recorded, and any test during which one was tried fails (telemetry threads included).
+_outbound: list[str] = []
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _is_loopback(address: Any) -> bool:
+    if not isinstance(address, tuple):
+        return True  # AF_UNIX paths stay on this machine
+    host = str(address[0])
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    if not _is_loopback(address):
+        _outbound.append(repr(address))
+        raise OSError(101, f"test guard: no connections beyond loopback ({address!r})")
+    _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    if not _is_loopback(address):
+        _outbound.append(repr(address))
+        return 101
+    return _real_connect_ex(self, address)
+
+
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    # A name lookup already leaves the machine (DNS), before any connect.
+    if host is not None and not _is_loopback((host if isinstance(host, str) else host.decode(), 0)):
+        _outbound.append(f"lookup {host!r}")
+        raise socket.gaierror(socket.EAI_NONAME, f"test guard: no lookups beyond loopback ({host!r})")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _guarded_getaddrinfo
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _no_connection_beyond_loopback() -> Iterator[None]:
+    _outbound.clear()
+    yield
+    assert not _outbound, f"connections beyond loopback were attempted: {_outbound}"
 
 
 def free_port() -> int:

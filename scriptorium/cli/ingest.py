@@ -44,8 +44,8 @@ def ingest(
 
             report = store.ingest(files, on_file=advance)
         for skipped in report.skipped:
-            console.print(f"[yellow]skipped[/] {skipped.source}: {skipped.reason}")
-        console.print(report.summary())
+            console.print(f"[yellow]skipped[/] {skipped.source}: {skipped.reason}", soft_wrap=True)
+        console.print(report.summary(), soft_wrap=True)
         console.print(
             f"[dim]memory: {store.path} (collection {settings.memory_collection}, {store.count()} chunks)[/]"
         )
