@@ -13,7 +13,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from ..errors import ScriptoriumError
-from . import chat, config_cmd, ingest, serve
+from . import agents, chat, config_cmd, ingest, serve
 
 err_console = Console(stderr=True)
 
@@ -62,6 +62,7 @@ serve.register(app)
 chat.register(app)
 config_cmd.register(app)
 ingest.register(app)
+agents.register(app)
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 SourceKind = Literal["file", "web", "note"]
 _LOCK_NAME = "scriptorium.lock"
-_EMBED_BATCH = 256
+_EMBED_BATCH = 512  # chunks embedded and written together during ingestion
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,18 @@ class FileOutcome:
     status: Literal["added", "replaced", "unchanged", "skipped"]
     chunks: int
     reason: str = ""
+
+
+@dataclass
+class _Planned:
+    """A document's chunks, ready to embed and write."""
+
+    source: str
+    slug: str
+    old_ids: list[str]
+    ids: list[str]
+    texts: list[str]
+    metadatas: list[dict[str, str | int | float | bool]]
 
 
 @dataclass
@@ -121,61 +133,99 @@ class MemoryStore:
     def ingest(
         self, paths: Iterable[Path], on_file: Callable[[FileOutcome], None] | None = None
     ) -> IngestReport:
-        """Add files (folders are walked); unchanged files add nothing, changed ones are replaced."""
+        """Add files (folders are walked); unchanged files add nothing, changed ones are replaced.
+
+        Chunks of several files are embedded together in large batches: per-file batches of a few
+        chunks would leave most of the embedding model's throughput unused.
+        """
         report = IngestReport()
+
+        def done(outcome: FileOutcome) -> None:
+            report.outcomes.append(outcome)
+            if on_file is not None:
+                on_file(outcome)
+
+        pending: list[_Planned] = []
         for path in expand_paths(paths):
             try:
                 document = load_document(path)
             except UnreadableFile as exc:
-                outcome = FileOutcome(str(path), "skipped", 0, str(exc))
                 log.info("skipping %s: %s", path, exc)
-            else:
-                outcome = self.add_document(document, kind="file")
-            report.outcomes.append(outcome)
-            if on_file is not None:
-                on_file(outcome)
+                done(FileOutcome(str(path), "skipped", 0, str(exc)))
+                continue
+            planned = self._plan(document, "file", reserved={p.slug: p.source for p in pending})
+            if isinstance(planned, FileOutcome):
+                done(planned)
+                continue
+            pending.append(planned)
+            if sum(len(p.ids) for p in pending) >= _EMBED_BATCH:
+                for outcome in self._write(pending):
+                    done(outcome)
+                pending = []
+        for outcome in self._write(pending):
+            done(outcome)
         return report
 
     def add_document(self, document: Document, *, kind: SourceKind = "file") -> FileOutcome:
+        planned = self._plan(document, kind, reserved={})
+        return planned if isinstance(planned, FileOutcome) else self._write([planned])[0]
+
+    def _plan(self, document: Document, kind: SourceKind, reserved: dict[str, str]) -> _Planned | FileOutcome:
+        """What adding `document` takes, or its outcome when nothing is to be done."""
         content_hash = hashlib.sha256(document.text.encode("utf-8")).hexdigest()
         existing = self._collection.get(where={"source": document.source}, include=["metadatas"])
         old_ids: list[str] = list(existing["ids"])
         old_meta = existing["metadatas"] or []
         if old_ids and all(m.get("content_hash") == content_hash for m in old_meta):
             return FileOutcome(document.source, "unchanged", len(old_ids))
-        slug = str(old_meta[0]["slug"]) if old_meta else self._new_slug(document.source)
+        slug = str(old_meta[0]["slug"]) if old_meta else self._new_slug(document.source, reserved)
         chunks = split_text(document.text, self.chunk_size, self.chunk_overlap)
         source_id = hashlib.sha256(document.source.encode("utf-8")).hexdigest()[:16]
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        ids = [f"{source_id}:{c.start}-{c.end}" for c in chunks]
-        metadatas: list[dict[str, str | int | float | bool]] = [
-            {
-                "key": f"{slug}:{index}",
-                "slug": slug,
-                "source": document.source,
-                "title": document.title,
-                "heading": chunk.heading,
-                "kind": kind,
-                "start": chunk.start,
-                "end": chunk.end,
-                "chunk_index": index,
-                "content_hash": content_hash,
-                "ingested_at": now,
-            }
-            for index, chunk in enumerate(chunks)
-        ]
-        if old_ids:
-            self._collection.delete(ids=old_ids)
-        for offset in range(0, len(chunks), _EMBED_BATCH):
-            batch = slice(offset, offset + _EMBED_BATCH)
-            texts = [c.text for c in chunks[batch]]
+        return _Planned(
+            source=document.source,
+            slug=slug,
+            old_ids=old_ids,
+            ids=[f"{source_id}:{c.start}-{c.end}" for c in chunks],
+            texts=[c.text for c in chunks],
+            metadatas=[
+                {
+                    "key": f"{slug}:{index}",
+                    "slug": slug,
+                    "source": document.source,
+                    "title": document.title,
+                    "heading": chunk.heading,
+                    "kind": kind,
+                    "start": chunk.start,
+                    "end": chunk.end,
+                    "chunk_index": index,
+                    "content_hash": content_hash,
+                    "ingested_at": now,
+                }
+                for index, chunk in enumerate(chunks)
+            ],
+        )
+
+    def _write(self, planned: list[_Planned]) -> list[FileOutcome]:
+        if not planned:
+            return []
+        stale = [old for p in planned for old in p.old_ids]
+        if stale:
+            self._collection.delete(ids=stale)
+        ids = [i for p in planned for i in p.ids]
+        texts = [t for p in planned for t in p.texts]
+        metadatas = [m for p in planned for m in p.metadatas]
+        vectors = self.embedder.embed(texts)
+        limit = self._client.get_max_batch_size()
+        for offset in range(0, len(ids), limit):
+            window = slice(offset, offset + limit)
             self._collection.upsert(
-                ids=ids[batch],
-                embeddings=self.embedder.embed(texts),
-                documents=texts,
-                metadatas=metadatas[batch],
+                ids=ids[window],
+                embeddings=vectors[window],
+                documents=texts[window],
+                metadatas=metadatas[window],
             )
-        return FileOutcome(document.source, "replaced" if old_ids else "added", len(chunks))
+        return [FileOutcome(p.source, "replaced" if p.old_ids else "added", len(p.ids)) for p in planned]
 
     def add_note(self, text: str, *, source: str, title: str = "", kind: SourceKind = "note") -> list[str]:
         """Record text found at run time (a web result, an agent's note) with its provenance."""
@@ -253,17 +303,22 @@ class MemoryStore:
             embedding_function=None,
         )
 
-    def _new_slug(self, source: str) -> str:
+    def _new_slug(self, source: str, reserved: dict[str, str]) -> str:
+        """A short, readable slug for a new source, unique in the store and in `reserved` (slug: source)."""
         stem = re.sub(r"[^a-z0-9]+", "-", Path(source.split("?")[0].rstrip("/")).stem.lower()).strip("-")
         base = (stem or "source")[:40]
         slug, suffix = base, hashlib.sha256(source.encode("utf-8")).hexdigest()
-        taken = self._collection.get(where={"slug": slug}, limit=1, include=["metadatas"])
         index = 4
-        while taken["ids"] and (taken["metadatas"] or [{}])[0].get("source") != source:
+        while self._slug_owner(slug, reserved) not in (None, source):
             slug = f"{base}-{suffix[:index]}"
             index += 1
-            taken = self._collection.get(where={"slug": slug}, limit=1, include=["metadatas"])
         return slug
+
+    def _slug_owner(self, slug: str, reserved: dict[str, str]) -> str | None:
+        if slug in reserved:
+            return reserved[slug]
+        taken = self._collection.get(where={"slug": slug}, limit=1, include=["metadatas"])
+        return str((taken["metadatas"] or [{}])[0].get("source")) if taken["ids"] else None
 
     def _release(self) -> None:
         if self._lock_file is not None:

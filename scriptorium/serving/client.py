@@ -9,6 +9,7 @@ pydantic models, streaming with usage, and per-caller token and latency accounti
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import re
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 import httpx
+import jsonschema
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -36,12 +38,22 @@ from ..errors import (
 from ..events import ModelRequest, ModelResponse, TokenDelta, active_bus
 from .usage import UsageLedger
 
-__all__ = ["ChatMessage", "ChatResult", "Endpoint", "ModelClient", "Structured", "TextDelta"]
+__all__ = [
+    "ChatMessage",
+    "ChatResult",
+    "Endpoint",
+    "ModelClient",
+    "ServedModel",
+    "Structured",
+    "TextDelta",
+    "ToolCallRequest",
+]
 
 log = logging.getLogger(__name__)
 
 ChatMessage = Mapping[str, Any]
 OutputT = TypeVar("OutputT", bound=BaseModel)
+ValueT = TypeVar("ValueT")
 
 _TRACE_CHARS = 2000  # a traced message is shortened to this; the trace is for people, not replay
 _CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+) tokens")
@@ -60,6 +72,22 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class ToolCallRequest:
+    """A native tool call the model asked for (only from endpoints whose tool calling works)."""
+
+    id: str
+    name: str
+    arguments: str
+    """As the model wrote it: normally a JSON object, but not guaranteed."""
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    id: str
+    max_model_len: int | None
+
+
+@dataclass(frozen=True)
 class ChatResult:
     """One completed chat request."""
 
@@ -69,6 +97,7 @@ class ChatResult:
     prompt_tokens: int
     completion_tokens: int
     latency_s: float
+    tool_calls: tuple[ToolCallRequest, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,13 +168,17 @@ class ModelClient:
         if self._owns_http:
             await self._http.aclose()
 
-    async def models(self) -> list[str]:
-        """Names the endpoint serves (base model and LoRA adapters)."""
+    async def models(self) -> list[ServedModel]:
+        """What the endpoint serves (base model and LoRA adapters), with context lengths where given."""
         try:
             page = await self._openai.models.list()
         except openai.APIError as exc:
             raise self._translate(exc) from exc
-        return [model.id for model in page.data]
+        out = []
+        for entry in page.data:
+            length = (entry.model_extra or {}).get("max_model_len")
+            out.append(ServedModel(entry.id, length if isinstance(length, int) else None))
+        return out
 
     async def chat(
         self,
@@ -157,9 +190,15 @@ class ModelClient:
         max_tokens: int | None = None,
         response_format: Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
     ) -> ChatResult:
         """Send one chat request and wait for the whole reply."""
         request = self._request(messages, model, temperature, max_tokens, response_format, extra_body)
+        if tools:
+            request["tools"] = [dict(t) for t in tools]
+            if tool_choice is not None:
+                request["tool_choice"] = tool_choice
         request_id = _trace_request(request)
         started = time.perf_counter()
         attempt = 0
@@ -229,7 +268,65 @@ class ModelClient:
         request that shows the model its error; a second failure raises `StructuredOutputError`
         carrying the raw text.
         """
-        response_format = json_schema_format(output)
+        value, result = await self._validated(
+            messages,
+            json_schema_format(output),
+            output.__name__,
+            lambda text: output.model_validate_json(text),
+            caller=caller,
+            model=model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            repair=repair,
+        )
+        return Structured(value, result)
+
+    async def structured_json(
+        self,
+        messages: Sequence[ChatMessage],
+        schema: Mapping[str, Any],
+        *,
+        name: str = "output",
+        caller: str = "default",
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        repair: bool = True,
+    ) -> tuple[Any, ChatResult]:
+        """Like `structured`, for a plain JSON schema: returns the parsed, schema-valid value."""
+        validator = jsonschema.Draft202012Validator(dict(schema))
+
+        def parse(text: str) -> Any:
+            value = json.loads(text)
+            validator.validate(value)
+            return value
+
+        response_format = {"type": "json_schema", "json_schema": {"name": name, "schema": dict(schema)}}
+        return await self._validated(
+            messages,
+            response_format,
+            name,
+            parse,
+            caller=caller,
+            model=model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            repair=repair,
+        )
+
+    async def _validated(
+        self,
+        messages: Sequence[ChatMessage],
+        response_format: Mapping[str, Any],
+        name: str,
+        parse: Callable[[str], ValueT],
+        *,
+        caller: str,
+        model: str | None,
+        temperature: float | None,
+        max_tokens: int | None,
+        repair: bool,
+    ) -> tuple[ValueT, ChatResult]:
         conversation = list(messages)
         for round_ in range(2 if repair else 1):
             result = await self.chat(
@@ -241,20 +338,20 @@ class ModelClient:
                 response_format=response_format,
             )
             try:
-                return Structured(output.model_validate_json(result.text), result)
-            except ValidationError as exc:
-                error = exc
-                log.warning("%s: reply does not validate as %s (round %d)", caller, output.__name__, round_)
+                return parse(result.text), result
+            except (ValidationError, ValueError, jsonschema.ValidationError) as exc:
+                problem = _problem(exc)
+                log.warning("%s: reply does not validate as %s (round %d): %s", caller, name, round_, problem)
                 conversation += [
                     {"role": "assistant", "content": result.text},
                     {
                         "role": "user",
-                        "content": "That reply is not valid JSON for the schema "
-                        f"({_first_error(exc)}). Reply with the complete JSON object only.",
+                        "content": f"That reply is not valid JSON for the schema ({problem}). "
+                        "Reply with the complete JSON object only.",
                     },
                 ]
         raise StructuredOutputError(
-            f"the model's reply does not validate as {output.__name__}: {_first_error(error)}",
+            f"the model's reply does not validate as {name}: {problem}",
             raw=result.text,
             hint=f"raise max_tokens if the reply was cut off (finish_reason was {result.finish_reason!r})",
         )
@@ -291,6 +388,11 @@ class ModelClient:
     ) -> ChatResult:
         usage = completion.usage
         choice = completion.choices[0]
+        calls = tuple(
+            ToolCallRequest(call.id, call.function.name, call.function.arguments)
+            for call in choice.message.tool_calls or ()
+            if call.type == "function"
+        )
         result = ChatResult(
             text=choice.message.content or "",
             finish_reason=choice.finish_reason,
@@ -298,6 +400,7 @@ class ModelClient:
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
             latency_s=time.perf_counter() - started,
+            tool_calls=calls,
         )
         self._account(caller, result, request_id)
         return result
@@ -494,7 +597,13 @@ def _retry_after(exc: openai.APIError) -> float | None:
         return None
 
 
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "top level"
-    return f"{where}: {first['msg']}"
+def _problem(exc: Exception) -> str:
+    """The first validation problem, short enough to show the model."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "top level"
+        return f"{where}: {first['msg']}"
+    if isinstance(exc, jsonschema.ValidationError):
+        where = "/".join(str(part) for part in exc.absolute_path) or "top level"
+        return f"{where}: {exc.message[:200]}"
+    return str(exc)[:200]

@@ -1,0 +1,148 @@
+"""Output models agents can name in `output:`, and how a schema is made for one call.
+
+Some outputs depend on the call: a writer may cite only the citation keys it was given, so its
+schema's `citations` is an enum of exactly those keys, built per call. Guided decoding on the
+server then makes any other key impossible to generate, even for a tiny model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from ..errors import ConfigError
+
+__all__ = [
+    "Fix",
+    "Outline",
+    "OutlineSection",
+    "OutputContext",
+    "OutputRegistry",
+    "SearchPlan",
+    "default_outputs",
+    "evidence_model",
+    "review_model",
+    "section_model",
+]
+
+
+@dataclass(frozen=True)
+class OutputContext:
+    """What a per-call schema may depend on."""
+
+    citation_keys: Sequence[str] = field(default_factory=tuple)
+
+
+OutputFactory = Callable[[OutputContext], type[BaseModel]]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OutlineSection(_Strict):
+    heading: str = Field(min_length=3, max_length=80)
+    summary: str = Field(min_length=10, max_length=300, description="What the section covers.")
+    questions: list[str] = Field(
+        min_length=1, max_length=3, description="Research questions for the section."
+    )
+
+
+class Outline(_Strict):
+    title: str = Field(min_length=5, max_length=120)
+    sections: list[OutlineSection] = Field(min_length=3, max_length=6)
+
+
+class SearchPlan(_Strict):
+    queries: list[str] = Field(min_length=1, max_length=4, description="Short search queries.")
+
+
+class Fix(_Strict):
+    problem: str = Field(min_length=5, max_length=200)
+    suggestion: str = Field(min_length=5, max_length=300)
+
+
+def _keys_list(keys: Sequence[str]) -> Any:
+    """`list[Literal[*keys]]`, or `list[str]` when no keys were given (then it must stay empty)."""
+    item: Any = Literal[tuple(dict.fromkeys(keys))] if keys else str
+    return list[item]
+
+
+def evidence_model(ctx: OutputContext) -> type[BaseModel]:
+    """The retriever's choice among the passages it was shown."""
+    return create_model(
+        "EvidenceSelection",
+        __base__=_Strict,
+        selected=(
+            _keys_list(ctx.citation_keys),
+            Field(min_length=1 if ctx.citation_keys else 0, max_length=6),
+        ),
+    )
+
+
+def section_model(ctx: OutputContext) -> type[BaseModel]:
+    """A drafted section: paragraphs, each citing only keys it was given."""
+    paragraph = create_model(
+        "Paragraph",
+        __base__=_Strict,
+        text=(str, Field(min_length=20, max_length=900)),
+        citations=(
+            _keys_list(ctx.citation_keys),
+            Field(min_length=1 if ctx.citation_keys else 0, max_length=3),
+        ),
+    )
+    return create_model(
+        "SectionDraft",
+        __base__=_Strict,
+        heading=(str, Field(min_length=3, max_length=80)),
+        paragraphs=(list[paragraph], Field(min_length=1, max_length=4)),  # type: ignore[valid-type]
+    )
+
+
+def review_model(ctx: OutputContext) -> type[BaseModel]:
+    """A critique: approve, or concrete fixes; citations that the text does not support are named."""
+    return create_model(
+        "Review",
+        __base__=_Strict,
+        verdict=(Literal["approve", "revise"], ...),
+        fixes=(list[Fix], Field(max_length=5)),
+        unsupported_citations=(_keys_list(ctx.citation_keys), Field(max_length=6)),
+    )
+
+
+class OutputRegistry:
+    """Names to output models (fixed) or factories (per call)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, type[BaseModel] | OutputFactory] = {}
+
+    def register(self, name: str, output: type[BaseModel] | OutputFactory) -> None:
+        if name in self._entries:
+            raise ConfigError(f"an output named '{name}' is already registered")
+        self._entries[name] = output
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def resolve(self, name: str, ctx: OutputContext) -> type[BaseModel]:
+        entry = self._entries[name]
+        if isinstance(entry, type):
+            return entry
+        factory: OutputFactory = entry
+        return factory(ctx)
+
+
+def default_outputs() -> OutputRegistry:
+    registry = OutputRegistry()
+    registry.register("outline", Outline)
+    registry.register("search_plan", SearchPlan)
+    registry.register("evidence", evidence_model)
+    registry.register("section", section_model)
+    registry.register("review", review_model)
+    return registry
