@@ -125,7 +125,7 @@ class ScriptoriumChatClient(ChatCompletionClient):
         schemas = [_schema(t) for t in tools] if tool_choice != "none" else []
         if schemas and self.tool_rounds < self._max_tool_rounds:
             self.tool_rounds += 1
-            calls = await self._choose_tool(conversation, schemas)
+            calls = await self._choose_tool(conversation, schemas, required=tool_choice == "required")
             if calls:
                 return CreateResult(
                     finish_reason="function_calls", content=calls, usage=self._last_usage, cached=False
@@ -212,13 +212,13 @@ class ScriptoriumChatClient(ChatCompletionClient):
         )
 
     async def _choose_tool(
-        self, conversation: list[ChatMessage], schemas: list[ToolSchema]
+        self, conversation: list[ChatMessage], schemas: list[ToolSchema], *, required: bool
     ) -> list[FunctionCall]:
         if self._profile.tool_calls:
             result = await self._client.chat(
                 conversation,
                 tools=[{"type": "function", "function": dict(s)} for s in schemas],
-                tool_choice="auto",
+                tool_choice="required" if required else "auto",
                 **self._settings(),
             )
             self._count(result)
@@ -226,7 +226,7 @@ class ScriptoriumChatClient(ChatCompletionClient):
         names = ", ".join(s["name"] for s in schemas)
         prompt = [*conversation, {"role": "user", "content": _DECIDE.format(tools=names)}]
         value, result = await self._client.structured_json(
-            prompt, decision_schema(schemas), name="next_step", **self._settings()
+            prompt, decision_schema(schemas, allow_answer=not required), name="next_step", **self._settings()
         )
         self._count(result)
         if value["action"] == ANSWER:
@@ -255,7 +255,7 @@ class ScriptoriumChatClient(ChatCompletionClient):
         return result.text
 
 
-def decision_schema(tools: Sequence[ToolSchema]) -> dict[str, Any]:
+def decision_schema(tools: Sequence[ToolSchema], *, allow_answer: bool = True) -> dict[str, Any]:
     """One `anyOf` branch per tool (name constant, its own arguments schema) and one to answer."""
     branches: list[dict[str, Any]] = [
         {
@@ -269,14 +269,15 @@ def decision_schema(tools: Sequence[ToolSchema]) -> dict[str, Any]:
         }
         for tool in tools
     ]
-    branches.append(
-        {
-            "type": "object",
-            "properties": {"action": {"const": ANSWER}},
-            "required": ["action"],
-            "additionalProperties": False,
-        }
-    )
+    if allow_answer:
+        branches.append(
+            {
+                "type": "object",
+                "properties": {"action": {"const": ANSWER}},
+                "required": ["action"],
+                "additionalProperties": False,
+            }
+        )
     return {"anyOf": branches}
 
 
