@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from scriptorium.config import Settings, load_settings
+from scriptorium.memory import LocalEmbedder
 from scriptorium.serving import Endpoint, ManagedServer, ModelClient, ServerState
 from scriptorium.serving.state import read_state
 
@@ -93,6 +94,12 @@ def _isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("SCRIPTORIUM_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("SCRIPTORIUM_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> LocalEmbedder:
+    """The real bundled MiniLM, loaded once for the session."""
+    return LocalEmbedder()
 
 
 @pytest.fixture(scope="session")

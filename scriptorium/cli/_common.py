@@ -27,3 +27,16 @@ def endpoint_for(settings: Settings) -> Endpoint:
             status.update(f"starting the local model server… {elapsed:.0f}s  [dim]{line[-80:]}[/]")
 
         return resolve_endpoint(settings, start=True, on_progress=progress)
+
+
+def ask(label: str) -> str | None:
+    """The next line typed at `label> `; None on Ctrl-D, Ctrl-C, /exit or /quit."""
+    while True:
+        try:
+            text = console.input(f"[bold]{label}> [/]").strip()
+        except (EOFError, KeyboardInterrupt):
+            return None
+        if text in ("/exit", "/quit"):
+            return None
+        if text:
+            return text

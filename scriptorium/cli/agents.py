@@ -19,7 +19,7 @@ from ..memory import open_store
 from ..serving import Endpoint, ModelClient
 from ..specfile import SpecError
 from ..tools import ToolContext, default_registry
-from ._common import console, endpoint_for, settings_from
+from ._common import ask, console, endpoint_for, settings_from
 
 agents_app = typer.Typer(help="List, show, validate, create and try agents.", no_args_is_help=True)
 
@@ -160,7 +160,7 @@ async def _chat(
                 context=ToolContext(memory=store, run_dir=settings.project_dir / "runs" / "chat"),
             )
             while True:
-                task = prompt if prompt is not None else _ask(spec.name)
+                task = prompt if prompt is not None else ask(spec.name)
                 if task is None:
                     return
                 result = await runtime.run(spec, task, variables=values)
@@ -175,15 +175,3 @@ async def _chat(
     finally:
         if store is not None:
             store.close()
-
-
-def _ask(name: str) -> str | None:
-    while True:
-        try:
-            text = console.input(f"[bold]{name}> [/]").strip()
-        except (EOFError, KeyboardInterrupt):
-            return None
-        if text in ("/exit", "/quit"):
-            return None
-        if text:
-            return text

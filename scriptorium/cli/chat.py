@@ -10,7 +10,7 @@ import typer
 
 from ..config import ClientSettings
 from ..serving.client import ChatMessage, ChatResult, Endpoint, ModelClient, TextDelta
-from ._common import console, endpoint_for, settings_from
+from ._common import ask, console, endpoint_for, settings_from
 
 
 def register(app: typer.Typer) -> None:
@@ -42,7 +42,7 @@ async def _chat(
     history: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
     async with ModelClient(endpoint, client_settings) as client:
         while True:
-            text = prompt if prompt is not None else _ask()
+            text = prompt if prompt is not None else ask("")
             if text is None:
                 return
             history.append({"role": "user", "content": text})
@@ -64,16 +64,3 @@ async def _chat(
             )
             if prompt is not None:
                 return
-
-
-def _ask() -> str | None:
-    """The next prompt from the terminal; None on Ctrl-D, Ctrl-C or /exit."""
-    while True:
-        try:
-            text = console.input("[bold]> [/]").strip()
-        except (EOFError, KeyboardInterrupt):
-            return None
-        if text in ("/exit", "/quit"):
-            return None
-        if text:
-            return text

@@ -8,12 +8,6 @@ import pytest
 from scriptorium.memory import LocalEmbedder, MemoryStore
 
 
-@pytest.fixture(scope="session")
-def embedder() -> LocalEmbedder:
-    """The real bundled MiniLM, loaded once for the session."""
-    return LocalEmbedder()
-
-
 @pytest.fixture
 def store(tmp_path: Path, embedder: LocalEmbedder) -> Iterator[MemoryStore]:
     with MemoryStore(tmp_path / "memory", "test-project", embedder=embedder) as opened:

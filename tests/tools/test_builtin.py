@@ -57,11 +57,6 @@ def registry() -> ToolRegistry:
     return default_registry(plugins=False)
 
 
-@pytest.fixture(scope="module")
-def embedder() -> LocalEmbedder:
-    return LocalEmbedder()
-
-
 @pytest.fixture
 def memory(tmp_path: Path, embedder: LocalEmbedder) -> Iterator[MemoryStore]:
     with MemoryStore(tmp_path / "memory", "tools", embedder=embedder) as store:
