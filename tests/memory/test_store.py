@@ -158,3 +158,8 @@ def test_copying_a_corpus_file_keeps_chunk_ids_deterministic(store: MemoryStore,
     store.remove_source(str(tmp_path / "lora.md"))
     store.ingest([tmp_path / "lora.md"])
     assert sorted(store._collection.get(include=[])["ids"]) == sorted(ids_before)
+
+
+def test_a_file_named_twice_is_ingested_once(store: MemoryStore) -> None:
+    report = store.ingest([CORPUS / "rag.md", CORPUS, CORPUS / "rag.md"])
+    assert len(report.outcomes) == 12 and not report.skipped
