@@ -95,6 +95,7 @@ class ScriptoriumChatClient(ChatCompletionClient):
         max_tokens: int,
         max_tool_rounds: int,
         output_schema: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         self._client = client
         self._profile = profile
@@ -104,6 +105,7 @@ class ScriptoriumChatClient(ChatCompletionClient):
         self._max_tokens = max_tokens
         self._max_tool_rounds = max_tool_rounds
         self._output_schema = output_schema
+        self._extra_body = dict(extra_body or {})
         self.tool_rounds = 0
         self.model_calls = 0
         self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
@@ -199,6 +201,7 @@ class ScriptoriumChatClient(ChatCompletionClient):
             "model": self._model,
             "temperature": self._temperature,
             "max_tokens": self._max_tokens,
+            "extra_body": self._extra_body or None,
         }
 
     def _count(self, result: ChatResult) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -43,11 +43,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Question = Annotated[str, Field(min_length=10, max_length=150)]
+
+
 class OutlineSection(_Strict):
     heading: str = Field(min_length=3, max_length=80)
-    summary: str = Field(min_length=10, max_length=300, description="What the section covers.")
-    questions: list[str] = Field(
-        min_length=1, max_length=3, description="Research questions for the section."
+    summary: str = Field(min_length=10, max_length=240, description="What the section covers.")
+    questions: list[Question] = Field(
+        min_length=1, max_length=2, description="Research questions for the section."
     )
 
 
@@ -57,7 +60,9 @@ class Outline(_Strict):
 
 
 class SearchPlan(_Strict):
-    queries: list[str] = Field(min_length=1, max_length=4, description="Short search queries.")
+    queries: list[Annotated[str, Field(min_length=3, max_length=120)]] = Field(
+        min_length=1, max_length=4, description="Short search queries."
+    )
 
 
 class Fix(_Strict):

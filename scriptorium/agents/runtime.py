@@ -119,6 +119,11 @@ class AgentRuntime:
             max_tokens=spec.model.max_tokens,
             max_tool_rounds=spec.max_turns,
             output_schema=output_schema,
+            extra_body=(
+                {"repetition_penalty": spec.model.repetition_penalty}
+                if spec.model.repetition_penalty
+                else None
+            ),
         )
         context = replace(
             self.context,

@@ -28,6 +28,9 @@ class AgentModelSettings(BaseModel):
     """A LoRA adapter served by vLLM under this name (it is requested instead of the base model)."""
     temperature: float = Field(default=0.3, ge=0, le=2)
     max_tokens: int = Field(default=512, ge=1, le=8192)
+    repetition_penalty: float | None = Field(default=1.1, ge=1, le=2)
+    """vLLM's penalty on repeated tokens (a small model loops without it); None leaves it out, for
+    servers that do not know it."""
 
 
 class AgentSpec(BaseModel):

@@ -261,6 +261,7 @@ class ModelClient:
         temperature: float | None = None,
         max_tokens: int | None = None,
         repair: bool = True,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Structured[OutputT]:
         """Ask for JSON matching `output`'s schema (guided decoding) and validate it.
 
@@ -278,6 +279,7 @@ class ModelClient:
             temperature=temperature,
             max_tokens=max_tokens,
             repair=repair,
+            extra_body=extra_body,
         )
         return Structured(value, result)
 
@@ -292,6 +294,7 @@ class ModelClient:
         temperature: float | None = None,
         max_tokens: int | None = None,
         repair: bool = True,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> tuple[Any, ChatResult]:
         """Like `structured`, for a plain JSON schema: returns the parsed, schema-valid value."""
         validator = jsonschema.Draft202012Validator(dict(schema))
@@ -301,7 +304,10 @@ class ModelClient:
             validator.validate(value)
             return value
 
-        response_format = {"type": "json_schema", "json_schema": {"name": name, "schema": dict(schema)}}
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {"name": name, "schema": strict_schema(dict(schema))},
+        }
         return await self._validated(
             messages,
             response_format,
@@ -312,6 +318,7 @@ class ModelClient:
             temperature=temperature,
             max_tokens=max_tokens,
             repair=repair,
+            extra_body=extra_body,
         )
 
     async def _validated(
@@ -326,6 +333,7 @@ class ModelClient:
         temperature: float | None,
         max_tokens: int | None,
         repair: bool,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> tuple[ValueT, ChatResult]:
         conversation = list(messages)
         for round_ in range(2 if repair else 1):
@@ -336,6 +344,7 @@ class ModelClient:
                 temperature=temperature,
                 max_tokens=max_tokens,
                 response_format=response_format,
+                extra_body=extra_body,
             )
             try:
                 return parse(result.text), result
@@ -571,8 +580,28 @@ def json_schema_format(output: type[BaseModel]) -> dict[str, Any]:
     """The `response_format` asking vLLM to guide decoding to `output`'s JSON schema."""
     return {
         "type": "json_schema",
-        "json_schema": {"name": output.__name__, "schema": output.model_json_schema(), "strict": True},
+        "json_schema": {
+            "name": output.__name__,
+            "schema": strict_schema(output.model_json_schema()),
+            "strict": True,
+        },
     }
+
+
+def strict_schema(schema: Any) -> Any:
+    """`schema` with `additionalProperties: false` on every object that does not say otherwise.
+
+    JSON Schema allows unknown properties by default, and a guided decoder follows the letter of it:
+    a small model then invents keys until max_tokens (seen: "description_type_type_type…"). Pydantic
+    models that ignore extra fields leave the keyword out, so it is added here, everywhere."""
+    if isinstance(schema, dict):
+        out = {key: strict_schema(value) for key, value in schema.items()}
+        if out.get("type") == "object" and "properties" in out and "additionalProperties" not in out:
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [strict_schema(item) for item in schema]
+    return schema
 
 
 def _detail(exc: openai.APIError) -> str:

@@ -63,6 +63,11 @@ def server_command(settings: Settings, model_path: Path) -> list[str]:
         server.dtype,
         # One line per request costs CPU we would rather spend on tokens; stats lines stay.
         "--disable-uvicorn-access-log",
+        # Guided JSON may otherwise contain any whitespace, and a tiny model fills max_tokens with
+        # newlines before closing a list (seen with the planner's outline). Whitespace control needs
+        # an explicit backend; llguidance covers the most JSON Schema (anyOf, const, patterns).
+        "--structured-outputs-config",
+        '{"backend": "guidance", "disable_any_whitespace": true, "disable_additional_properties": true}',
         *server.extra_args,
     ]
 

@@ -20,7 +20,7 @@ from scriptorium.errors import (
     ServerOverloaded,
     StructuredOutputError,
 )
-from scriptorium.serving.client import Endpoint, ModelClient
+from scriptorium.serving.client import Endpoint, ModelClient, json_schema_format, strict_schema
 
 URL = "http://model.test/v1"
 
@@ -203,3 +203,15 @@ async def test_concurrency_cap_holds_under_a_burst() -> None:
     assert peak == 3
     assert client.ledger.total().requests == 12
     assert client.in_flight == 0
+
+
+def test_requested_schemas_forbid_properties_the_model_would_invent() -> None:
+    class Loose(BaseModel):  # pydantic's default: extra ignored, so no additionalProperties
+        name: str
+        items: list[Verdict]
+
+    schema = json_schema_format(Loose)["json_schema"]["schema"]
+    assert schema["additionalProperties"] is False
+    assert schema["$defs"]["Verdict"]["additionalProperties"] is False
+    explicit = strict_schema({"type": "object", "properties": {}, "additionalProperties": True})
+    assert explicit["additionalProperties"] is True  # a schema that says otherwise is kept
