@@ -13,7 +13,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from ..errors import ScriptoriumError
-from . import agents, chat, config_cmd, ingest, serve
+from . import agents, chat, config_cmd, ingest, run, serve
 
 err_console = Console(stderr=True)
 
@@ -63,6 +63,7 @@ chat.register(app)
 config_cmd.register(app)
 ingest.register(app)
 agents.register(app)
+run.register(app)
 
 
 def main() -> None:

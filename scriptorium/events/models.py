@@ -15,6 +15,7 @@ __all__ = [
     "CheckpointWritten",
     "Event",
     "EventAdapter",
+    "LoopEnded",
     "MemoryHit",
     "MemoryHits",
     "MemoryQuery",
@@ -158,6 +159,13 @@ class MemoryHits(_Base):
     hits: list[MemoryHit]
 
 
+class LoopEnded(_Base):
+    kind: Literal["loop_ended"] = "loop_ended"
+    rounds: int
+    reason: Literal["until", "max_rounds", "stalled"]
+    detail: str = ""
+
+
 class CheckpointWritten(_Base):
     kind: Literal["checkpoint_written"] = "checkpoint_written"
     path: str
@@ -178,6 +186,7 @@ Event = Annotated[
     | ToolError
     | MemoryQuery
     | MemoryHits
+    | LoopEnded
     | CheckpointWritten,
     Field(discriminator="kind"),
 ]

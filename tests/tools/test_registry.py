@@ -164,7 +164,15 @@ def test_builtins_and_entry_point_plugins_register_through_one_hook(
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "demo_tools_plugin", raising=False)
     registry = default_registry()
-    assert registry.names() == ["echo", "memory_search", "read_source", "web_search", "write_file"]
+    assert registry.names() == [
+        "assemble_paper",
+        "echo",
+        "gather_evidence",
+        "memory_search",
+        "read_source",
+        "web_search",
+        "write_file",
+    ]
     monkeypatch.setenv("SCRIPTORIUM_PLUGINS", "")
     assert "echo" not in default_registry().names()
     assert isinstance(default_registry().get("write_file"), Tool)

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..base import Tool
 from .memory_tools import memory_search, read_source
+from .paper import assemble_paper, gather_evidence
 from .web_search import web_search
 from .write_file import write_file
 
@@ -14,5 +15,5 @@ __all__ = ["register_tools"]
 
 
 def register_tools(register: Callable[[Tool[Any, Any]], None]) -> None:
-    for item in (web_search, memory_search, read_source, write_file):
+    for item in (web_search, memory_search, read_source, write_file, gather_evidence, assemble_paper):
         register(item)

@@ -1,0 +1,160 @@
+"""`scriptorium run`: run a workflow (the paper assistant by default) or resume one."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ..agents import AgentCatalog, default_outputs
+from ..config import Settings
+from ..errors import ConfigError
+from ..events import Event, StepFailed, StepFinished
+from ..memory import open_store
+from ..serving import ModelClient
+from ..tools import default_registry
+from ..workflows import find_workflow, load_workflow, new_run_dir, resolve_inputs, run_workflow
+from ..workflows.checkpoint import Checkpoint
+from ..workflows.inputs import parse_cli_value
+from ._common import console, endpoint_for, settings_from
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+
+
+class _Progress:
+    """Prints each finished or failed step as the run goes (an event sink)."""
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, StepFinished) and not event.cached:
+            tokens = (
+                f"{event.prompt_tokens}+{event.completion_tokens} tokens" if event.completion_tokens else ""
+            )
+            console.print(
+                f"[green]✓[/] {event.step_id} [dim]{event.duration_s:.1f}s {tokens}[/]", highlight=False
+            )
+        elif isinstance(event, StepFinished):
+            console.print(f"[blue]↺[/] {event.step_id} [dim](from checkpoint)[/]", highlight=False)
+        elif isinstance(event, StepFailed):
+            console.print(f"[red]✗[/] {event.step_id}: {event.error}", highlight=False, soft_wrap=True)
+
+
+def run(
+    ctx: typer.Context,
+    workflow: Annotated[
+        str, typer.Argument(help="A workflow name (library or project) or a YAML path.")
+    ] = "paper",
+    topic: Annotated[str | None, typer.Option(help="The 'topic' input.")] = None,
+    sections: Annotated[int | None, typer.Option(help="The 'sections' input.")] = None,
+    web: Annotated[bool | None, typer.Option("--web/--no-web", help="The 'web' input.")] = None,
+    inputs: Annotated[
+        list[str] | None, typer.Option("--input", "-i", help="Any input, as name=value.")
+    ] = None,
+    corpus: Annotated[
+        list[Path] | None, typer.Option(help="Ingest these files or folders into memory first.", exists=True)
+    ] = None,
+    runs_dir: Annotated[Path | None, typer.Option(help="Where run folders go (default: ./runs).")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Resume the run in this folder.", exists=True)] = None,
+    force: Annotated[bool, typer.Option(help="Resume even though the workflow or agents changed.")] = False,
+) -> None:
+    """Run a workflow; by default the paper-writing assistant (`--topic` required)."""
+    settings = settings_from(ctx)
+    tools, outputs = default_registry(), default_outputs()
+    catalog = AgentCatalog.load(tools, outputs, [settings.project_dir / "agents"])
+    if resume is not None:
+        workflow_path = _recorded_workflow(resume)
+    else:
+        workflow_path = find_workflow(workflow, settings.project_dir)
+    loaded = load_workflow(workflow_path, catalog=catalog, tools=tools, outputs=outputs)
+    given: dict[str, Any] = {}
+    if resume is None:
+        for name, value in (("topic", topic), ("sections", sections), ("web", web)):
+            if value is not None:
+                given[name] = value
+        for item in inputs or []:
+            name, sep, text = item.partition("=")
+            if not sep:
+                raise ConfigError(f"--input takes name=value, got '{item}'")
+            given[name.strip()] = parse_cli_value(loaded.spec, name.strip(), text)
+        resolve_inputs(loaded.spec, given)  # every input problem, before anything starts
+    endpoint = endpoint_for(settings)
+    console.print(f"[dim]model {endpoint.model} at {endpoint.base_url}[/]")
+    run_dir = resume or new_run_dir(runs_dir or settings.project_dir / "runs", loaded.spec.name)
+    console.print(f"run folder: {run_dir}")
+    try:
+        outcome = asyncio.run(
+            _run(settings, loaded, run_dir, endpoint, catalog, tools, outputs, given, corpus, resume, force)
+        )
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/]; resume with: scriptorium run --resume {run_dir}")
+        raise typer.Exit(130) from None
+    result = outcome.result
+    table = Table(show_header=False, box=None)
+    table.add_row("status", f"[{'green' if result.status == 'succeeded' else 'red'}]{result.status}[/]")
+    if result.error:
+        table.add_row("error", result.error)
+    for name, value in result.outputs.items():
+        table.add_row(name, str(value))
+    table.add_row("tokens", f"{result.prompt_tokens} prompt + {result.completion_tokens} completion")
+    table.add_row("time", f"{result.duration_s:.1f}s")
+    table.add_row("run folder", str(run_dir))
+    console.print(table)
+    if result.status != "succeeded":
+        console.print(f"resume with: scriptorium run --resume {run_dir}")
+        raise typer.Exit(1)
+    if not settings.base_url:
+        console.print("[dim]the model server keeps running; `scriptorium serve --stop` stops it[/]")
+
+
+async def _run(
+    settings: Settings,
+    loaded: Any,
+    run_dir: Path,
+    endpoint: Any,
+    catalog: AgentCatalog,
+    tools: Any,
+    outputs: Any,
+    given: dict[str, Any],
+    corpus: list[Path] | None,
+    resume: Path | None,
+    force: bool,
+) -> Any:
+    store = open_store(settings)
+    try:
+        if corpus:
+            report = await asyncio.to_thread(store.ingest, corpus)
+            console.print(f"[dim]memory: {report.summary()}[/]")
+        async with ModelClient(endpoint, settings.client) as client:
+            return await run_workflow(
+                loaded,
+                run_dir,
+                client=client,
+                catalog=catalog,
+                tools=tools,
+                outputs=outputs,
+                memory=store,
+                inputs=given,
+                resume=resume is not None,
+                force=force,
+                sinks=[_Progress()],
+            )
+    finally:
+        store.close()
+
+
+def _recorded_workflow(run_dir: Path) -> Path:
+    checkpoint_file = run_dir / "checkpoint.sqlite"
+    if not checkpoint_file.is_file():
+        raise ConfigError(f"{run_dir} is not a run folder (no checkpoint.sqlite)")
+    checkpoint = Checkpoint(checkpoint_file)
+    try:
+        recorded = checkpoint.get_meta("workflow_path")
+    finally:
+        checkpoint.close()
+    if recorded is None or not Path(recorded).is_file():
+        raise ConfigError(f"the workflow file of {run_dir} ({recorded}) is gone")
+    return Path(recorded)

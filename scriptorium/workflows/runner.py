@@ -1,0 +1,315 @@
+"""The async runner: every step whose inputs are ready runs at once, bounded by `concurrency`.
+
+A finished step's output is committed to the checkpoint before any dependant starts, so a run killed
+at any moment resumes without repeating it (no model call is made for a recorded step). Leaf steps
+(agent, tool) hold a concurrency slot; map and loop steps only orchestrate. A failed step fails its
+dependants, never its siblings: every map item finishes (and is checkpointed) before a map fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from ..agents import AgentCatalog
+from ..agents.runtime import AgentRuntime
+from ..errors import ScriptoriumError
+from ..events import LoopEnded, StepFailed, StepFinished, StepStarted, emit, scope
+from ..tools import ToolContext, ToolRegistry
+from .checkpoint import Checkpoint
+from .loader import LoadedWorkflow, step_dependencies
+from .spec import StepSpec
+from .templates import evaluate, render_value
+
+__all__ = ["RunStatus", "StepError", "StepRecord", "WorkflowResult", "WorkflowRunner"]
+
+log = logging.getLogger(__name__)
+
+RunStatus = Literal["succeeded", "failed", "cancelled", "limit_reached"]
+
+
+class StepError(ScriptoriumError):
+    """A step failed; `path` says which (e.g. `draft[2].r1.write`)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"step '{path}' failed: {message}")
+        self.path = path
+        self.reason = message
+
+
+@dataclass
+class StepRecord:
+    status: Literal["succeeded", "failed", "skipped", "cached"]
+    duration_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str | None = None
+
+
+@dataclass
+class WorkflowResult:
+    status: RunStatus
+    outputs: dict[str, Any]
+    steps: dict[str, StepRecord]
+    duration_s: float
+    error: str | None = None
+    model_calls_made: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(r.prompt_tokens for r in self.steps.values() if r.status == "succeeded")
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(r.completion_tokens for r in self.steps.values() if r.status == "succeeded")
+
+
+@dataclass
+class _Leaf:
+    output: Any
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class _RunState:
+    done: dict[str, dict[str, Any]]
+    records: dict[str, StepRecord] = field(default_factory=dict)
+
+
+class WorkflowRunner:
+    def __init__(
+        self,
+        loaded: LoadedWorkflow,
+        *,
+        runtime: AgentRuntime,
+        catalog: AgentCatalog,
+        tools: ToolRegistry,
+        context: ToolContext,
+        checkpoint: Checkpoint,
+    ) -> None:
+        self.spec = loaded.spec
+        self.runtime = runtime
+        self.catalog = catalog
+        self.tools = tools
+        self.context = context
+        self.checkpoint = checkpoint
+        self._slots = asyncio.Semaphore(self.spec.concurrency)
+
+    async def run(self, inputs: Mapping[str, Any]) -> WorkflowResult:
+        started = time.perf_counter()
+        state = _RunState(done=await asyncio.to_thread(self.checkpoint.finished))
+        outputs: dict[str, Any] = {}
+        context: dict[str, Any] = {"inputs": dict(inputs), "steps": {}}
+        status: RunStatus = "succeeded"
+        error: str | None = None
+        try:
+            async with asyncio.timeout(self.spec.budget_s):
+                await self._run_graph(context, state)
+            outputs = render_value(dict(self.spec.outputs), context)
+        except TimeoutError:
+            status, error = "limit_reached", f"the run's budget of {self.spec.budget_s:.0f}s ran out"
+        except StepError as exc:
+            status, error = "failed", exc.message
+        except asyncio.CancelledError:
+            status, error = "cancelled", "cancelled; resume to finish"
+            raise
+        except ScriptoriumError as exc:
+            status, error = "failed", exc.message
+        finally:
+            self.result = WorkflowResult(status, outputs, state.records, time.perf_counter() - started, error)
+        return self.result
+
+    async def _run_graph(self, context: dict[str, Any], state: _RunState) -> None:
+        steps = self.spec.steps
+        finished: dict[str, asyncio.Future[None]] = {
+            sid: asyncio.get_running_loop().create_future() for sid in steps
+        }
+        deps = {sid: step_dependencies(step, steps) for sid, step in steps.items()}
+
+        async def run_one(sid: str) -> None:
+            try:
+                for dep in deps[sid]:
+                    await finished[dep]
+                output = await self._execute(sid, steps[sid], context, state, parent=None)
+                context["steps"][sid] = {"output": output}
+                finished[sid].set_result(None)
+            except BaseException as exc:
+                finished[sid].set_exception(exc if isinstance(exc, StepError) else StepError(sid, str(exc)))
+                raise
+
+        tasks = [asyncio.create_task(run_one(sid), name=f"step:{sid}") for sid in steps]
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for future in finished.values():
+            if future.done() and not future.cancelled():
+                future.exception()  # mark retrieved: dependants already saw it
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures:
+            if isinstance(failure, asyncio.CancelledError):
+                raise failure
+        if failures:
+            first = next((f for f in failures if isinstance(f, StepError) and f.path in steps), failures[0])
+            raise first if isinstance(first, StepError) else StepError("?", str(first))
+
+    async def _execute(
+        self, path: str, step: StepSpec, context: Mapping[str, Any], state: _RunState, parent: str | None
+    ) -> Any:
+        if path in state.done:
+            record = state.done[path]
+            state.records[path] = StepRecord(
+                "cached", record["duration_s"], record["prompt_tokens"], record["completion_tokens"]
+            )
+            emit(StepFinished(step_id=path, duration_s=0.0, cached=True))
+            return record["output"]
+        if step.when is not None and not evaluate(step.when, context):
+            state.records[path] = StepRecord("skipped")
+            await self._commit(path, _Leaf(None), 0.0, state)
+            return None
+        emit(StepStarted(step_id=path, step_kind=step.kind, parent=parent))
+        started = time.perf_counter()
+        try:
+            with scope(step_id=path):
+                leaf = await self._by_kind(path, step, context, state)
+        except StepError as exc:
+            self._failed(path, exc.reason, started, state)
+            raise
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError:
+            message = f"timed out after {step.timeout_s:.0f}s"
+            self._failed(path, message, started, state)
+            raise StepError(path, message) from None
+        except ScriptoriumError as exc:
+            self._failed(path, str(exc), started, state)
+            raise StepError(path, str(exc)) from exc
+        duration = time.perf_counter() - started
+        await self._commit(path, leaf, duration, state)
+        emit(
+            StepFinished(
+                step_id=path,
+                duration_s=duration,
+                prompt_tokens=leaf.prompt_tokens,
+                completion_tokens=leaf.completion_tokens,
+            )
+        )
+        return leaf.output
+
+    async def _commit(self, path: str, leaf: _Leaf, duration: float, state: _RunState) -> None:
+        await asyncio.to_thread(
+            self.checkpoint.record, path, leaf.output, leaf.prompt_tokens, leaf.completion_tokens, duration
+        )
+        state.records.setdefault(
+            path, StepRecord("succeeded", duration, leaf.prompt_tokens, leaf.completion_tokens)
+        )
+
+    def _failed(self, path: str, message: str, started: float, state: _RunState) -> None:
+        duration = time.perf_counter() - started
+        state.records[path] = StepRecord("failed", duration, error=message)
+        emit(StepFailed(step_id=path, error=message, duration_s=duration))
+
+    async def _by_kind(
+        self, path: str, step: StepSpec, context: Mapping[str, Any], state: _RunState
+    ) -> _Leaf:
+        if step.agent is not None:
+            async with self._slots, asyncio.timeout(step.timeout_s):
+                return await self._agent(step, context)
+        if step.tool is not None:
+            async with self._slots, asyncio.timeout(step.timeout_s):
+                return await self._tool(path, step, context)
+        if step.map is not None:
+            return await self._map(path, step, context, state)
+        if step.loop is not None:
+            return await self._loop(path, step, context, state)
+        assert step.gather is not None
+        return _Leaf(render_value(step.gather, context))
+
+    async def _agent(self, step: StepSpec, context: Mapping[str, Any]) -> _Leaf:
+        assert step.agent is not None and step.prompt is not None
+        spec = self.catalog.get(step.agent)
+        prompt = str(evaluate(step.prompt, context))
+        keys: list[str] = []
+        if step.citations:
+            value = evaluate(step.citations, context)
+            if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+                raise ScriptoriumError(f"citations must give a list of keys, got {type(value).__name__}")
+            keys = value
+        variables = {name: str(evaluate(text, context)) for name, text in step.variables.items()}
+        result = await self.runtime.run(spec, prompt, variables=variables, citation_keys=keys)
+        output = (
+            result.output.model_dump(mode="json") if isinstance(result.output, BaseModel) else result.output
+        )
+        return _Leaf(output, result.prompt_tokens, result.completion_tokens)
+
+    async def _tool(self, path: str, step: StepSpec, context: Mapping[str, Any]) -> _Leaf:
+        assert step.tool is not None
+        args = render_value(step.args, context)
+        outcome = await self.tools.call(step.tool, args, self.context, allowed=None)
+        if outcome.error is not None:
+            raise StepError(path, outcome.error.message)
+        assert outcome.value is not None
+        return _Leaf(outcome.value.model_dump(mode="json"))
+
+    async def _map(self, path: str, step: StepSpec, context: Mapping[str, Any], state: _RunState) -> _Leaf:
+        assert step.map is not None and step.step is not None
+        items = evaluate(step.map, context)
+        if not isinstance(items, list):
+            raise StepError(path, f"map needs a list, got {type(items).__name__}")
+        limit = asyncio.Semaphore(step.concurrency or len(items) or 1)
+        inner = step.step
+
+        async def one(index: int, item: Any) -> Any:
+            async with limit:
+                return await self._execute(
+                    f"{path}[{index}]", inner, {**context, step.as_: item, "index": index}, state, parent=path
+                )
+
+        results = await asyncio.gather(
+            *(one(i, item) for i, item in enumerate(items)), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return _Leaf(list(results))
+
+    async def _loop(self, path: str, step: StepSpec, context: Mapping[str, Any], state: _RunState) -> _Leaf:
+        loop = step.loop
+        assert loop is not None
+        previous: dict[str, Any] = {}
+        current: dict[str, Any] = {}
+        reason: Literal["until", "max_rounds", "stalled"] = "max_rounds"
+        detail = ""
+        rounds = 0
+        for round_no in range(1, loop.max_rounds + 1):
+            rounds = round_no
+            current = {}
+            for name, inner in loop.steps.items():
+                scope_values = {"round": round_no, "previous": previous, **current}
+                output = await self._execute(
+                    f"{path}.r{round_no}.{name}", inner, {**context, "loop": scope_values}, state, parent=path
+                )
+                current[name] = {"output": output}
+            done_context = {**context, "loop": {"round": round_no, "previous": previous, **current}}
+            if evaluate(loop.until, done_context):
+                reason = "until"
+                break
+            repeated = [
+                n
+                for n, v in current.items()
+                if n in previous and v["output"] is not None and v == previous[n]
+            ]
+            if repeated:
+                reason, detail = "stalled", f"'{repeated[0]}' gave the same output as in the round before"
+                break
+            previous = current
+        emit(LoopEnded(step_id=path, rounds=rounds, reason=reason, detail=detail))
+        final_context = {**context, "loop": {"round": rounds, "previous": previous, **current}}
+        if loop.output:
+            return _Leaf(evaluate(loop.output, final_context))
+        last = list(loop.steps)[-1]
+        return _Leaf(current[last]["output"])

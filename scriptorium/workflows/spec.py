@@ -1,0 +1,125 @@
+"""`WorkflowSpec`: a workflow as data. Steps are keyed by id; each is exactly one kind.
+
+Kinds: `agent` (an agent with a templated prompt), `tool` (a registry tool with templated
+arguments), `map` (a sub-step for every item of a list, concurrently), `loop` (sub-steps repeated
+until a condition holds or `max_rounds`), `gather` (templated values collected into one object).
+Dependencies come from template references (`{{ steps.plan.output.sections }}`) and `needs`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["InputSpec", "LoopSpec", "StepKind", "StepSpec", "WorkflowSpec"]
+
+StepKind = Literal["agent", "tool", "map", "loop", "gather"]
+_KINDS: tuple[StepKind, ...] = ("agent", "tool", "map", "loop", "gather")
+_ID = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+
+
+class InputSpec(BaseModel):
+    """One workflow input, typed like a JSON-schema property."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["string", "integer", "number", "boolean", "array", "object"] = "string"
+    description: str = ""
+    default: Any = None
+    enum: list[Any] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def required(self) -> bool:
+        return "default" not in self.model_fields_set
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": self.type}
+        for name in ("enum", "minimum", "maximum"):
+            value = getattr(self, name)
+            if value is not None:
+                schema[name] = value
+        return schema
+
+
+class LoopSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_rounds: int = Field(ge=1, le=10)
+    steps: dict[str, StepSpec] = Field(min_length=1)
+    """Run in order each round; `{{ loop.NAME.output }}` is this round's, `{{ loop.previous.NAME.output }}`
+    the last round's, `{{ loop.round }}` the round number (from 1)."""
+    until: str
+    """A template that is true when the loop is done."""
+    output: str | None = None
+    """What the loop yields (a template over `loop`); default: its last step's output."""
+
+
+class StepSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    # agent
+    agent: str | None = None
+    prompt: str | None = None
+    citations: str | None = None
+    """A template giving the citation keys the agent may cite (an enum in its output schema)."""
+    variables: dict[str, str] = Field(default_factory=dict)
+    """Fill CrewAI-style `{name}` placeholders in the agent's fields."""
+    # tool
+    tool: str | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+    # map
+    map: str | None = None
+    as_: str = Field(default="item", alias="as", pattern=_ID)
+    step: StepSpec | None = None
+    concurrency: int | None = Field(default=None, ge=1)
+    # loop
+    loop: LoopSpec | None = None
+    # gather
+    gather: dict[str, Any] | None = None
+    # every kind
+    needs: list[str] = Field(default_factory=list)
+    when: str | None = None
+    """A template; when false the step is skipped (its output is null)."""
+    timeout_s: float = Field(default=900, gt=0)
+    description: str = ""
+
+    @property
+    def kind(self) -> StepKind:
+        return next(k for k in _KINDS if getattr(self, k) is not None)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StepSpec:
+        kinds = [k for k in _KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            found = ", ".join(kinds) or "none"
+            raise ValueError(f"a step needs exactly one of agent, tool, map, loop, gather (found: {found})")
+        kind = kinds[0]
+        if kind == "agent" and not self.prompt:
+            raise ValueError("an agent step needs a prompt")
+        if kind == "map" and self.step is None:
+            raise ValueError("a map step needs a step to run for each item")
+        if kind != "agent" and (self.prompt or self.citations or self.variables):
+            raise ValueError("prompt, citations and variables belong to agent steps")
+        if kind != "tool" and self.args:
+            raise ValueError("args belong to tool steps")
+        if kind != "map" and (self.step is not None or self.concurrency is not None):
+            raise ValueError("step and concurrency belong to map steps")
+        return self
+
+
+class WorkflowSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+    description: str = ""
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    steps: dict[str, StepSpec] = Field(min_length=1)
+    outputs: dict[str, str] = Field(default_factory=dict)
+    """Named templates over `steps` and `inputs`: what the run returns."""
+    concurrency: int = Field(default=16, ge=1)
+    """Steps (and map items) running at once; the model client caps requests separately."""
+    budget_s: float = Field(default=3600, gt=0)
+    """Wall-clock budget of a run; past it the run stops with a "limit reached" result."""
