@@ -89,7 +89,11 @@ def step_dependencies(step: StepSpec, known: Mapping[str, Any]) -> set[str]:
     """Top-level steps a step reads (from its templates) or names in `needs`."""
     found = set(step.needs)
     for text in _templates(step):
-        for chain in references(text):
+        try:
+            chains = references(text)
+        except TemplateError:
+            continue  # reported where the template is checked
+        for chain in chains:
             if len(chain) >= 2 and chain[0] == "steps" and chain[1] in known:
                 found.add(str(chain[1]))
     return found

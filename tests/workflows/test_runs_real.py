@@ -1,0 +1,174 @@
+"""Workflows end to end on the real server, with real memory, checkpoints and trace files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scriptorium.agents import AgentCatalog, default_outputs
+from scriptorium.events import ModelRequest, RunStarted, StepFinished, StepStarted, read_trace
+from scriptorium.memory import LocalEmbedder, MemoryStore
+from scriptorium.serving import Endpoint, ModelClient
+from scriptorium.tools import default_registry
+from scriptorium.workflows import (
+    LIBRARY_DIR,
+    ResumeRefused,
+    RunOutcome,
+    load_workflow,
+    new_run_dir,
+    run_workflow,
+)
+
+from ..helpers import CORPUS
+
+pytestmark = pytest.mark.server
+DATA = Path(__file__).parents[1] / "data" / "workflows"
+
+
+@pytest.fixture(scope="module")
+def parts() -> dict[str, Any]:
+    tools, outputs = default_registry(plugins=False), default_outputs()
+    return {"catalog": AgentCatalog.load(tools, outputs), "tools": tools, "outputs": outputs}
+
+
+@pytest.fixture
+def memory(tmp_path: Path, embedder: LocalEmbedder) -> Iterator[MemoryStore]:
+    with MemoryStore(tmp_path / "memory", "wf", embedder=embedder) as store:
+        store.ingest([CORPUS])
+        yield store
+
+
+async def execute(
+    path: Path,
+    run_dir: Path,
+    endpoint: Endpoint,
+    parts: dict[str, Any],
+    memory: MemoryStore | None,
+    inputs: dict[str, Any] | None = None,
+    **options: Any,
+) -> RunOutcome:
+    loaded = load_workflow(path, **parts)
+    async with ModelClient(endpoint) as client:
+        return await run_workflow(
+            loaded, run_dir, client=client, memory=memory, inputs=inputs, **parts, **options
+        )
+
+
+def trace(run_dir: Path) -> list[Any]:
+    return list(read_trace(run_dir / "trace.jsonl"))
+
+
+async def test_a_small_workflow_runs_and_leaves_a_complete_run_folder(
+    endpoint: Endpoint, parts: dict[str, Any], memory: MemoryStore, tmp_path: Path
+) -> None:
+    run_dir = new_run_dir(tmp_path / "runs", "brief")
+    outcome = await execute(DATA / "brief.yaml", run_dir, endpoint, parts, memory, {"topic": "LoRA"})
+    assert outcome.result.status == "succeeded", outcome.result.error
+    assert outcome.result.outputs["paragraphs"] >= 1
+    for name in ("workflow.yaml", "inputs.json", "checkpoint.sqlite", "trace.jsonl", "summary.json"):
+        assert (run_dir / name).is_file(), name
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "succeeded" and set(summary["steps"]) == {"plan", "evidence", "write"}
+    events = trace(run_dir)
+    assert isinstance(events[0], RunStarted) and events[0].inputs == {"topic": "LoRA"}
+    started = [e.step_id for e in events if isinstance(e, StepStarted)]
+    assert started == ["plan", "evidence", "write"]  # each waits for what it reads
+    assert [e.seq for e in events] == sorted(e.seq for e in events)
+
+
+async def test_map_items_run_concurrently(endpoint: Endpoint, parts: dict[str, Any], tmp_path: Path) -> None:
+    run_dir = new_run_dir(tmp_path / "runs", "fanout")
+    topics = ["LoRA", "vLLM", "RAG"]
+    outcome = await execute(DATA / "fanout.yaml", run_dir, endpoint, parts, None, {"topics": topics})
+    assert outcome.result.status == "succeeded", outcome.result.error
+    assert len(outcome.result.outputs["titles"]) == 3
+    events = trace(run_dir)
+    starts = {
+        e.step_id: e.ts for e in events if isinstance(e, StepStarted) and e.step_id.startswith("plans[")
+    }
+    ends = {e.step_id: e.ts for e in events if isinstance(e, StepFinished) and e.step_id.startswith("plans[")}
+    assert len(starts) == 3
+    assert max(starts.values()) < min(ends.values())  # all three were in flight together
+
+
+async def test_resume_repeats_no_finished_step(
+    endpoint: Endpoint, parts: dict[str, Any], memory: MemoryStore, tmp_path: Path
+) -> None:
+    run_dir = new_run_dir(tmp_path / "runs", "brief")
+    first = await execute(DATA / "brief.yaml", run_dir, endpoint, parts, memory, {"topic": "vLLM"})
+    assert first.result.status == "succeeded"
+    with sqlite3.connect(run_dir / "checkpoint.sqlite") as db:  # as if killed before 'write' finished
+        db.execute("DELETE FROM steps WHERE path = 'write'")
+    second = await execute(DATA / "brief.yaml", run_dir, endpoint, parts, memory, resume=True)
+    assert second.result.status == "succeeded"
+    assert second.inputs == {"topic": "vLLM"}
+    events = trace(run_dir)
+    resumed_at = max(i for i, e in enumerate(events) if isinstance(e, RunStarted))
+    after = events[resumed_at:]
+    assert {e.agent for e in after if isinstance(e, ModelRequest)} == {"writer"}
+    cached = {e.step_id for e in after if isinstance(e, StepFinished) and e.cached}
+    assert cached == {"plan", "evidence"}
+    assert second.result.steps["plan"].status == "cached"
+
+
+async def test_resume_after_the_workflow_changed_is_refused_unless_forced(
+    endpoint: Endpoint, parts: dict[str, Any], memory: MemoryStore, tmp_path: Path
+) -> None:
+    workflow = tmp_path / "brief.yaml"
+    shutil.copy(DATA / "brief.yaml", workflow)
+    run_dir = new_run_dir(tmp_path / "runs", "brief")
+    await execute(workflow, run_dir, endpoint, parts, memory, {"topic": "RAG"})
+    workflow.write_text(workflow.read_text().replace("k: 3", "k: 2"))
+    with pytest.raises(ResumeRefused, match="--force"):
+        await execute(workflow, run_dir, endpoint, parts, memory, resume=True)
+    forced = await execute(workflow, run_dir, endpoint, parts, memory, resume=True, force=True)
+    assert forced.result.status == "succeeded"
+
+
+async def test_the_paper_workflow_writes_a_paper_whose_citations_all_resolve(
+    endpoint: Endpoint, parts: dict[str, Any], memory: MemoryStore, tmp_path: Path
+) -> None:
+    run_dir = new_run_dir(tmp_path / "runs", "paper")
+    outcome = await execute(
+        LIBRARY_DIR / "paper.yaml",
+        run_dir,
+        endpoint,
+        parts,
+        memory,
+        {"topic": "retrieval-augmented generation", "sections": 2},
+    )
+    result = outcome.result
+    assert result.status == "succeeded", result.error
+    paper = (run_dir / "outputs" / "paper.md").read_text()
+    assert paper.startswith("# ") and "## References" in paper
+    references = json.loads((run_dir / "outputs" / "references.json").read_text())
+    assert references and result.outputs["references"] == len(references)
+    for reference in references:
+        assert memory.get(reference["key"]) is not None
+        assert f"[{reference['n']}]" in paper
+    report = json.loads((run_dir / "outputs" / "citations.json").read_text())
+    assert report["dangling"] == []
+    assert report["checks"] and all(0 <= c["support"] <= 1 for c in report["checks"])
+    assert "@misc{" in (run_dir / "outputs" / "references.bib").read_text()
+    # Every citation is a key of a passage the section's writer was shown.
+    research = json.loads((run_dir / "summary.json").read_text())["steps"]
+    assert "research[1]" in research and "draft[1]" in research
+
+
+async def test_a_paper_without_sources_fails_loudly(
+    endpoint: Endpoint, parts: dict[str, Any], tmp_path: Path, embedder: LocalEmbedder
+) -> None:
+    with MemoryStore(tmp_path / "empty", "empty", embedder=embedder) as empty:
+        run_dir = new_run_dir(tmp_path / "runs", "paper")
+        outcome = await execute(
+            LIBRARY_DIR / "paper.yaml", run_dir, endpoint, parts, empty, {"topic": "LoRA", "sections": 2}
+        )
+    assert outcome.result.status == "failed"
+    assert "no sources in memory" in (outcome.result.error or "")
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "failed"
