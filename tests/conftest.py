@@ -125,6 +125,15 @@ def managed_server(server_settings: Settings) -> Iterator[ServerState]:
 
 
 @pytest.fixture
+def session_env(server_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Point the CLI at the session's server."""
+    monkeypatch.setenv("SCRIPTORIUM_STATE_DIR", str(server_settings.state_dir))
+    monkeypatch.setenv("SCRIPTORIUM_CONFIG_DIR", str(server_settings.config_dir))
+    monkeypatch.setenv("SCRIPTORIUM_SERVER__PORT", str(server_settings.server.port))
+    return server_settings
+
+
+@pytest.fixture
 def endpoint(managed_server: ServerState) -> Endpoint:
     return Endpoint(
         base_url=managed_server.base_url, api_key=managed_server.api_key, model=managed_server.model

@@ -23,15 +23,6 @@ from ..conftest import free_port
 pytestmark = pytest.mark.server
 
 
-@pytest.fixture
-def session_env(server_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Point the CLI at the session's server."""
-    monkeypatch.setenv("SCRIPTORIUM_STATE_DIR", str(server_settings.state_dir))
-    monkeypatch.setenv("SCRIPTORIUM_CONFIG_DIR", str(server_settings.config_dir))
-    monkeypatch.setenv("SCRIPTORIUM_SERVER__PORT", str(server_settings.server.port))
-    return server_settings
-
-
 def _group_alive(pid: int) -> bool:
     try:
         os.killpg(pid, 0)
