@@ -32,6 +32,7 @@ from autogen_core.models import (
 from autogen_core.tools import BaseTool, Tool, ToolSchema
 from pydantic import BaseModel
 
+from ..events import LoopEnded, emit
 from ..serving.client import ChatMessage, ChatResult, ModelClient, TextDelta
 from ..serving.probe import CapabilityProfile
 from ..tools import ToolContext, ToolRegistry
@@ -108,6 +109,8 @@ class ScriptoriumChatClient(ChatCompletionClient):
         self._extra_body = dict(extra_body or {})
         self.tool_rounds = 0
         self.model_calls = 0
+        self.stalled = False
+        self._last_calls: list[tuple[str, str]] = []
         self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
         self._last_usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
 
@@ -125,10 +128,22 @@ class ScriptoriumChatClient(ChatCompletionClient):
     ) -> CreateResult:
         conversation = to_chat_messages(messages)
         schemas = [_schema(t) for t in tools] if tool_choice != "none" else []
-        if schemas and self.tool_rounds < self._max_tool_rounds:
+        if schemas and self.tool_rounds < self._max_tool_rounds and not self.stalled:
             self.tool_rounds += 1
             calls = await self._choose_tool(conversation, schemas, required=tool_choice == "required")
-            if calls:
+            signature = [(c.name, _canonical(c.arguments)) for c in calls]
+            if calls and signature == self._last_calls:
+                # The same call with the same arguments again: more of it cannot help; answer now.
+                self.stalled = True
+                emit(
+                    LoopEnded(
+                        rounds=self.tool_rounds,
+                        reason="stalled",
+                        detail=f"{self._caller} repeated the call {calls[0].name}({calls[0].arguments})",
+                    )
+                )
+            elif calls:
+                self._last_calls = signature
                 return CreateResult(
                     finish_reason="function_calls", content=calls, usage=self._last_usage, cached=False
                 )
@@ -309,6 +324,13 @@ def to_chat_messages(messages: Sequence[LLMMessage]) -> list[ChatMessage]:
             results = "\n\n".join(f"Result of {r.name}:\n{r.content}" for r in message.content)
             out.append({"role": "user", "content": results})
     return out
+
+
+def _canonical(arguments: str) -> str:
+    try:
+        return json.dumps(json.loads(arguments), sort_keys=True)
+    except json.JSONDecodeError:
+        return arguments
 
 
 def _arguments(text: str) -> Any:

@@ -13,7 +13,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from ..errors import ScriptoriumError
-from . import agents, chat, config_cmd, ingest, run, serve, workflows_cmd
+from . import agents, batch, chat, config_cmd, ingest, run, serve, workflows_cmd
 
 err_console = Console(stderr=True)
 
@@ -64,6 +64,7 @@ config_cmd.register(app)
 ingest.register(app)
 agents.register(app)
 run.register(app)
+batch.register(app)
 workflows_cmd.register(app)
 
 

@@ -1,0 +1,126 @@
+"""`scriptorium batch`: one workflow over a task list (YAML, JSONL or CSV), concurrently, resumably."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..agents import AgentCatalog, default_outputs
+from ..errors import ConfigError
+from ..memory import open_store
+from ..serving import ModelClient
+from ..tools import default_registry
+from ..workflows import find_workflow, load_workflow
+from ..workflows.batch import TaskOutcome, load_tasks, read_manifest, run_batch
+from ._common import console, endpoint_for, settings_from
+
+
+def register(app: typer.Typer) -> None:
+    app.command("batch")(batch)
+
+
+def batch(
+    ctx: typer.Context,
+    tasks_file: Annotated[
+        Path | None, typer.Argument(help="Tasks: .yaml, .jsonl or .csv.", exists=True)
+    ] = None,
+    workflow: Annotated[str, typer.Option(help="Workflow name or path.")] = "paper",
+    concurrency: Annotated[int, typer.Option(min=1, help="Tasks running at once.")] = 4,
+    corpus: Annotated[
+        list[Path] | None, typer.Option(help="Ingest these into memory first.", exists=True)
+    ] = None,
+    batches_dir: Annotated[
+        Path | None, typer.Option(help="Where batch folders go (default: ./batches).")
+    ] = None,
+    resume: Annotated[Path | None, typer.Option(help="Resume the batch in this folder.", exists=True)] = None,
+) -> None:
+    """Run a workflow once per task; a failed task is recorded and the others go on."""
+    settings = settings_from(ctx)
+    tools, outputs = default_registry(), default_outputs()
+    catalog = AgentCatalog.load(tools, outputs, [settings.project_dir / "agents"])
+    if resume is not None:
+        workflow_path, tasks = read_manifest(resume)
+        loaded = load_workflow(workflow_path, catalog=catalog, tools=tools, outputs=outputs)
+        batch_dir = resume
+    else:
+        if tasks_file is None:
+            raise ConfigError("give a task file (or --resume BATCH_DIR)")
+        loaded = load_workflow(
+            find_workflow(workflow, settings.project_dir), catalog=catalog, tools=tools, outputs=outputs
+        )
+        tasks = load_tasks(tasks_file, loaded.spec)  # every problem, before anything starts
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        batch_dir = (batches_dir or settings.project_dir / "batches") / f"{stamp}-{loaded.spec.name}"
+        batch_dir.mkdir(parents=True)
+    endpoint = endpoint_for(settings)
+    console.print(
+        f"[dim]{len(tasks)} tasks, model {endpoint.model} at {endpoint.base_url}; folder {batch_dir}[/]"
+    )
+
+    async def go() -> list[TaskOutcome]:
+        store = open_store(settings)
+        try:
+            if corpus:
+                report = await asyncio.to_thread(store.ingest, corpus)
+                console.print(f"[dim]memory: {report.summary()}[/]")
+            progress = Progress(
+                TextColumn("[bold]tasks"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            )
+            with progress:
+                bar = progress.add_task("tasks", total=len(tasks))
+
+                def done(outcome: TaskOutcome) -> None:
+                    progress.advance(bar)
+                    if outcome.status != "succeeded":
+                        progress.console.print(f"[red]✗[/] {outcome.id}: {outcome.error}", soft_wrap=True)
+
+                async with ModelClient(endpoint, settings.client) as client:
+                    return await run_batch(
+                        loaded,
+                        tasks,
+                        batch_dir,
+                        client=client,
+                        catalog=catalog,
+                        tools=tools,
+                        outputs=outputs,
+                        memory=store,
+                        concurrency=concurrency,
+                        on_task=done,
+                    )
+        finally:
+            store.close()
+
+    try:
+        outcomes = asyncio.run(go())
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/]; resume with: scriptorium batch --resume {batch_dir}")
+        raise typer.Exit(130) from None
+    _report(outcomes, batch_dir)
+    if any(o.status != "succeeded" for o in outcomes):
+        raise typer.Exit(1)
+
+
+def _report(outcomes: list[TaskOutcome], batch_dir: Path) -> None:
+    table = Table("task", "status", "time", "tokens", "output")
+    for o in outcomes:
+        colour = "green" if o.status == "succeeded" else "red"
+        first: Any = next(iter(o.outputs.values()), "") if o.outputs else (o.error or "")
+        table.add_row(
+            o.id,
+            f"[{colour}]{o.status}[/]",
+            f"{o.duration_s:.1f}s",
+            f"{o.prompt_tokens + o.completion_tokens}",
+            str(first),
+        )
+    console.print(table)
+    console.print(f"summary: {batch_dir / 'summary.json'}")

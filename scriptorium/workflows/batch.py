@@ -1,0 +1,306 @@
+"""Batch mode: one workflow over a task list, tasks concurrent and isolated, resumable by manifest.
+
+A task file is YAML (a list of input mappings), JSONL (an object a line) or CSV (a header of input
+names); an optional `id` names a task. Every task's inputs are checked before any task starts, and
+each problem names the file and line. Each task runs in its own run folder under the batch folder
+(`tasks/<id>/`), sharing one model client and one memory; a failed task is recorded and the others
+go on. Resuming skips finished tasks and, inside unfinished ones, finished steps.
+
+How tasks are executed is an `Executor`: the local one runs them as asyncio tasks in this process;
+another (a cluster) can take its place without the runner, checkpoints or summary changing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..agents import AgentCatalog, OutputRegistry
+from ..errors import ConfigError, ScriptoriumError
+from ..events import EventSink
+from ..fileio import write_json_atomic
+from ..memory import MemoryStore
+from ..serving import ModelClient
+from ..specfile import SpecError, SpecErrors, load_yaml
+from ..tools import ToolRegistry
+from .inputs import InputError, parse_cli_value, resolve_inputs
+from .loader import LoadedWorkflow
+from .session import run_workflow
+from .spec import WorkflowSpec
+
+__all__ = [
+    "BatchTask",
+    "Executor",
+    "LocalExecutor",
+    "TaskOutcome",
+    "load_tasks",
+    "read_manifest",
+    "run_batch",
+    "write_batch_summary",
+]
+
+_TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class BatchTask:
+    id: str
+    inputs: dict[str, Any]
+    line: int | None
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    id: str
+    status: str
+    duration_s: float
+    prompt_tokens: int
+    completion_tokens: int
+    run_dir: str
+    outputs: dict[str, Any]
+    error: str | None = None
+
+
+class Executor(Protocol):
+    """Runs every task once, at most `concurrency` at a time, and returns their outcomes in order."""
+
+    async def run_all(
+        self,
+        tasks: Sequence[BatchTask],
+        run_one: Callable[[BatchTask], Awaitable[TaskOutcome]],
+        concurrency: int,
+    ) -> list[TaskOutcome]: ...
+
+
+class LocalExecutor:
+    """Tasks as asyncio tasks in this process (they share its model client and memory)."""
+
+    async def run_all(
+        self,
+        tasks: Sequence[BatchTask],
+        run_one: Callable[[BatchTask], Awaitable[TaskOutcome]],
+        concurrency: int,
+    ) -> list[TaskOutcome]:
+        slots = asyncio.Semaphore(concurrency)
+
+        async def bounded(task: BatchTask) -> TaskOutcome:
+            async with slots:
+                return await run_one(task)
+
+        return list(await asyncio.gather(*(bounded(t) for t in tasks)))
+
+
+def load_tasks(path: Path, spec: WorkflowSpec) -> list[BatchTask]:
+    """The tasks of a YAML, JSONL or CSV file, every input checked; raises `SpecErrors` with all problems."""
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        raw = _yaml_rows(path)
+    elif suffix == ".jsonl":
+        raw = _jsonl_rows(path)
+    elif suffix == ".csv":
+        raw = _csv_rows(path, spec)
+    else:
+        raise ConfigError(f"{path}: task files are .yaml, .jsonl or .csv, not '{suffix or path.name}'")
+    tasks: list[BatchTask] = []
+    problems: list[SpecError] = []
+    seen: dict[str, int | None] = {}
+    for number, (line, row) in enumerate(raw, start=1):
+        if not isinstance(row, dict):
+            problems.append(SpecError(path, "a task must be a mapping of input names to values", line=line))
+            continue
+        values = dict(row)
+        task_id = str(values.pop("id", f"task-{number:03d}"))
+        if not _TASK_ID.match(task_id):
+            problems.append(
+                SpecError(path, f"task id '{task_id}' must be letters, digits, '.', '_' or '-'", line=line)
+            )
+            continue
+        if task_id in seen:
+            problems.append(
+                SpecError(path, f"duplicate task id '{task_id}' (also at line {seen[task_id]})", line=line)
+            )
+            continue
+        seen[task_id] = line
+        try:
+            resolved = resolve_inputs(spec, values)
+        except InputError as exc:
+            problems.extend(SpecError(path, problem, line=line) for problem in exc.problems)
+            continue
+        tasks.append(BatchTask(task_id, resolved, line))
+    if not raw:
+        problems.append(SpecError(path, "no tasks in the file"))
+    if problems:
+        raise SpecErrors(problems)
+    return tasks
+
+
+def _yaml_rows(path: Path) -> list[tuple[int | None, Any]]:
+    located = load_yaml(path)
+    data = located.data
+    if isinstance(data, dict) and isinstance(data.get("tasks"), list):
+        prefix: tuple[Any, ...] = ("tasks",)
+        data = data["tasks"]
+    else:
+        prefix = ()
+    if not isinstance(data, list):
+        raise SpecErrors([SpecError(path, "expected a list of tasks (or a mapping with a 'tasks' list)")])
+    return [(located.position((*prefix, index))[0], row) for index, row in enumerate(data)]
+
+
+def _jsonl_rows(path: Path) -> list[tuple[int | None, Any]]:
+    rows: list[tuple[int | None, Any]] = []
+    problems = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            problems.append(SpecError(path, f"invalid JSON: {exc.msg}", line=number, column=exc.colno))
+    if problems:
+        raise SpecErrors(problems)
+    return rows
+
+
+def _csv_rows(path: Path, spec: WorkflowSpec) -> list[tuple[int | None, Any]]:
+    reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))
+    columns = [c for c in reader.fieldnames or [] if c != "id"]
+    unknown = [c for c in columns if c not in spec.inputs]
+    if unknown:
+        raise SpecErrors(
+            [
+                SpecError(
+                    path,
+                    f"unknown column '{name}'",
+                    line=1,
+                    hint="columns are the workflow's inputs: " + ", ".join(spec.inputs),
+                )
+                for name in unknown
+            ]
+        )
+    rows: list[tuple[int | None, Any]] = []
+    for row in reader:
+        values = {
+            key: value if key == "id" else parse_cli_value(spec, key, value)
+            for key, value in row.items()
+            if value not in (None, "")
+        }
+        rows.append((reader.line_num, values))
+    return rows
+
+
+def write_batch_summary(batch_dir: Path, workflow: str, outcomes: list[TaskOutcome]) -> None:
+    write_json_atomic(
+        batch_dir / "summary.json",
+        {
+            "workflow": workflow,
+            "tasks": len(outcomes),
+            "succeeded": sum(o.status == "succeeded" for o in outcomes),
+            "failed": sum(o.status != "succeeded" for o in outcomes),
+            "prompt_tokens": sum(o.prompt_tokens for o in outcomes),
+            "completion_tokens": sum(o.completion_tokens for o in outcomes),
+            "results": [o.__dict__ for o in outcomes],
+        },
+    )
+
+
+async def run_batch(
+    loaded: LoadedWorkflow,
+    tasks: Sequence[BatchTask],
+    batch_dir: Path,
+    *,
+    client: ModelClient,
+    catalog: AgentCatalog,
+    tools: ToolRegistry,
+    outputs: OutputRegistry,
+    memory: MemoryStore | None,
+    concurrency: int,
+    executor: Executor | None = None,
+    on_task: Callable[[TaskOutcome], None] | None = None,
+    sinks: list[EventSink] | None = None,
+) -> list[TaskOutcome]:
+    """Run every task (resuming those already begun in `batch_dir`); writes `summary.json`."""
+    write_json_atomic(
+        batch_dir / "manifest.json",
+        {
+            "workflow_path": str(loaded.file.resolve()),
+            "spec_hash": loaded.spec_hash(catalog),
+            "tasks": [{"id": t.id, "inputs": t.inputs} for t in tasks],
+        },
+    )
+
+    async def run_one(task: BatchTask) -> TaskOutcome:
+        task_dir = batch_dir / "tasks" / task.id
+        summary = task_dir / "summary.json"
+        if summary.is_file():
+            recorded = json.loads(summary.read_text())
+            if recorded.get("status") == "succeeded":
+                outcome = _outcome(task.id, task_dir, recorded)
+                if on_task is not None:
+                    on_task(outcome)
+                return outcome
+        resume = (task_dir / "checkpoint.sqlite").is_file() and (task_dir / "inputs.json").is_file()
+        task_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run = await run_workflow(
+                loaded,
+                task_dir,
+                client=client,
+                catalog=catalog,
+                tools=tools,
+                outputs=outputs,
+                memory=memory,
+                inputs=task.inputs,
+                resume=resume,
+                sinks=sinks,
+            )
+            result = run.result
+            outcome = TaskOutcome(
+                task.id,
+                result.status,
+                round(result.duration_s, 3),
+                result.prompt_tokens,
+                result.completion_tokens,
+                str(task_dir),
+                result.outputs,
+                result.error,
+            )
+        except ScriptoriumError as exc:  # a task that could not even start is one failed task
+            outcome = TaskOutcome(task.id, "failed", 0.0, 0, 0, str(task_dir), {}, exc.message)
+        if on_task is not None:
+            on_task(outcome)
+        return outcome
+
+    outcomes = await (executor or LocalExecutor()).run_all(tasks, run_one, concurrency)
+    write_batch_summary(batch_dir, loaded.spec.name, outcomes)
+    return outcomes
+
+
+def read_manifest(batch_dir: Path) -> tuple[Path, list[BatchTask]]:
+    """The workflow file and tasks of an earlier batch, for `--resume`."""
+    try:
+        manifest = json.loads((batch_dir / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{batch_dir} is not a batch folder (no readable manifest.json)") from exc
+    tasks = [BatchTask(t["id"], t["inputs"], None) for t in manifest["tasks"]]
+    return Path(manifest["workflow_path"]), tasks
+
+
+def _outcome(task_id: str, task_dir: Path, summary: dict[str, Any]) -> TaskOutcome:
+    return TaskOutcome(
+        task_id,
+        summary["status"],
+        summary.get("duration_s", 0.0),
+        summary.get("prompt_tokens", 0),
+        summary.get("completion_tokens", 0),
+        str(task_dir),
+        summary.get("outputs", {}),
+        summary.get("error"),
+    )
