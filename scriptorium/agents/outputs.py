@@ -43,12 +43,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-Question = Annotated[str, Field(min_length=10, max_length=150)]
+Question = Annotated[str, Field(min_length=10, max_length=100)]
 
 
 class OutlineSection(_Strict):
-    heading: str = Field(min_length=3, max_length=80)
-    summary: str = Field(min_length=10, max_length=240, description="What the section covers.")
+    heading: str = Field(min_length=3, max_length=70)
+    summary: str = Field(min_length=10, max_length=160, description="What the section covers.")
     questions: list[Question] = Field(
         min_length=1, max_length=2, description="Research questions for the section."
     )
@@ -60,14 +60,14 @@ class Outline(_Strict):
 
 
 class SearchPlan(_Strict):
-    queries: list[Annotated[str, Field(min_length=3, max_length=120)]] = Field(
-        min_length=1, max_length=4, description="Short search queries."
+    queries: list[Annotated[str, Field(min_length=3, max_length=80)]] = Field(
+        min_length=1, max_length=3, description="Short search queries."
     )
 
 
 class Fix(_Strict):
-    problem: str = Field(min_length=5, max_length=200)
-    suggestion: str = Field(min_length=5, max_length=300)
+    problem: str = Field(min_length=5, max_length=120)
+    suggestion: str = Field(min_length=5, max_length=160)
 
 
 def _keys_list(keys: Sequence[str]) -> Any:
@@ -93,7 +93,7 @@ def section_model(ctx: OutputContext) -> type[BaseModel]:
     paragraph = create_model(
         "Paragraph",
         __base__=_Strict,
-        text=(str, Field(min_length=20, max_length=900)),
+        text=(str, Field(min_length=20, max_length=600)),
         citations=(
             _keys_list(ctx.citation_keys),
             Field(min_length=1 if ctx.citation_keys else 0, max_length=3),
@@ -103,7 +103,7 @@ def section_model(ctx: OutputContext) -> type[BaseModel]:
         "SectionDraft",
         __base__=_Strict,
         heading=(str, Field(min_length=3, max_length=80)),
-        paragraphs=(list[paragraph], Field(min_length=1, max_length=4)),  # type: ignore[valid-type]
+        paragraphs=(list[paragraph], Field(min_length=1, max_length=3)),  # type: ignore[valid-type]
     )
 
 
@@ -113,8 +113,8 @@ def review_model(ctx: OutputContext) -> type[BaseModel]:
         "Review",
         __base__=_Strict,
         verdict=(Literal["approve", "revise"], ...),
-        fixes=(list[Fix], Field(max_length=5)),
-        unsupported_citations=(_keys_list(ctx.citation_keys), Field(max_length=6)),
+        fixes=(list[Fix], Field(max_length=3)),
+        unsupported_citations=(_keys_list(ctx.citation_keys), Field(max_length=4)),
     )
 
 

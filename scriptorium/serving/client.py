@@ -335,6 +335,17 @@ class ModelClient:
         repair: bool,
         extra_body: Mapping[str, Any] | None = None,
     ) -> tuple[ValueT, ChatResult]:
+        schema = response_format.get("json_schema", {}).get("schema")
+        bound = schema_max_chars(schema) if isinstance(schema, Mapping) else None
+        if bound is not None and max_tokens is not None and max_tokens < bound:
+            log.debug(
+                "%s: max_tokens %d raised to %d, the longest answer %s admits",
+                caller,
+                max_tokens,
+                bound,
+                name,
+            )
+            max_tokens = bound
         conversation = list(messages)
         for round_ in range(2 if repair else 1):
             result = await self.chat(
@@ -586,6 +597,54 @@ def json_schema_format(output: type[BaseModel]) -> dict[str, Any]:
             "strict": True,
         },
     }
+
+
+def schema_max_chars(schema: Mapping[str, Any]) -> int | None:
+    """The longest compact JSON text `schema` admits, or None when it is unbounded.
+
+    With guided decoding a token is at least one character, so this also bounds the tokens a
+    reply can need: asking for fewer would cut valid JSON short (a degenerate small model does
+    write one character a token)."""
+    defs = schema.get("$defs", {})
+
+    def size(node: Any, depth: int = 0) -> int | None:
+        if not isinstance(node, dict) or depth > 20:
+            return None
+        if "$ref" in node:
+            return size(defs.get(str(node["$ref"]).removeprefix("#/$defs/"), {}), depth + 1)
+        if "const" in node:
+            return len(json.dumps(node["const"]))
+        if "enum" in node:
+            return max(len(json.dumps(v)) for v in node["enum"])
+        for key in ("anyOf", "oneOf"):
+            if key in node:
+                sizes = [size(option, depth + 1) for option in node[key]]
+                return None if any(s is None for s in sizes) else max(s for s in sizes if s is not None)
+        kind = node.get("type")
+        if kind == "string":
+            return int(node["maxLength"]) + 2 if "maxLength" in node else None
+        if kind in ("integer", "number"):
+            return 24
+        if kind == "boolean":
+            return 5
+        if kind == "null":
+            return 4
+        if kind == "array":
+            item = size(node.get("items", {}), depth + 1)
+            if item is None or "maxItems" not in node:
+                return None
+            return 2 + int(node["maxItems"]) * (item + 1)
+        if kind == "object":
+            total = 2
+            for name, value in node.get("properties", {}).items():
+                inner = size(value, depth + 1)
+                if inner is None:
+                    return None
+                total += len(json.dumps(name)) + 2 + inner
+            return total
+        return None
+
+    return size(schema)
 
 
 def strict_schema(schema: Any) -> Any:

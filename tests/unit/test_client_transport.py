@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from scriptorium.config import ClientSettings
 from scriptorium.errors import (
@@ -20,7 +20,13 @@ from scriptorium.errors import (
     ServerOverloaded,
     StructuredOutputError,
 )
-from scriptorium.serving.client import Endpoint, ModelClient, json_schema_format, strict_schema
+from scriptorium.serving.client import (
+    Endpoint,
+    ModelClient,
+    json_schema_format,
+    schema_max_chars,
+    strict_schema,
+)
 
 URL = "http://model.test/v1"
 
@@ -215,3 +221,22 @@ def test_requested_schemas_forbid_properties_the_model_would_invent() -> None:
     assert schema["$defs"]["Verdict"]["additionalProperties"] is False
     explicit = strict_schema({"type": "object", "properties": {}, "additionalProperties": True})
     assert explicit["additionalProperties"] is True  # a schema that says otherwise is kept
+
+
+def test_schema_bound_counts_the_longest_compact_answer() -> None:
+    assert schema_max_chars({"type": "string", "maxLength": 10}) == 12
+    assert schema_max_chars({"type": "array", "items": {"enum": ["ab", "c"]}, "maxItems": 3}) == 2 + 3 * 5
+    assert schema_max_chars({"type": "string"}) is None
+    assert schema_max_chars({"type": "array", "items": {"type": "integer"}}) is None
+    bounded = schema_max_chars(json_schema_format(Verdict)["json_schema"]["schema"])
+    assert bounded is None  # fixes: list[str] without limits
+
+
+async def test_max_tokens_is_raised_to_what_the_schema_may_need() -> None:
+    class Short(BaseModel):
+        word: str = Field(max_length=50)
+
+    rec = Recorder(httpx.Response(200, json=completion('{"word": "hi"}')))
+    async with rec.client() as client:
+        await client.structured(MESSAGES, Short, max_tokens=5)
+    assert json.loads(rec.requests[0].content)["max_tokens"] == len('{"word":') + 52 + 2
