@@ -362,6 +362,11 @@ class ModelClient:
             except (ValidationError, ValueError, jsonschema.ValidationError) as exc:
                 problem = _problem(exc)
                 log.warning("%s: reply does not validate as %s (round %d): %s", caller, name, round_, problem)
+                if result.finish_reason == "length" and max_tokens is not None:
+                    # Cut off, not wrong: showing the model its runaway text only invites more of it.
+                    # Ask again, with room for a longer answer.
+                    max_tokens *= 2
+                    continue
                 conversation += [
                     {"role": "assistant", "content": result.text},
                     {

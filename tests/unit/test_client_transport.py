@@ -240,3 +240,16 @@ async def test_max_tokens_is_raised_to_what_the_schema_may_need() -> None:
     async with rec.client() as client:
         await client.structured(MESSAGES, Short, max_tokens=5)
     assert json.loads(rec.requests[0].content)["max_tokens"] == len('{"word":') + 52 + 2
+
+
+async def test_a_cut_off_reply_is_asked_again_with_more_room() -> None:
+    cut = completion('{"approve": false, "fixes": ["aaaa')
+    cut["choices"][0]["finish_reason"] = "length"  # type: ignore[index]
+    good = completion(json.dumps({"approve": True, "fixes": []}))
+    rec = Recorder(httpx.Response(200, json=cut), httpx.Response(200, json=good))
+    async with rec.client() as client:
+        out = await client.structured(MESSAGES, Verdict, max_tokens=40)
+    assert out.value.approve is True
+    first, second = (json.loads(r.content) for r in rec.requests)
+    assert second["max_tokens"] == 2 * first["max_tokens"]
+    assert second["messages"] == first["messages"]  # the runaway text is not shown back
