@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 
 from ..config import Settings, load_settings
+from ..memory import MemoryStore, open_store
 from ..serving.client import Endpoint
 from ..serving.endpoint import resolve_endpoint
 
@@ -40,3 +45,16 @@ def ask(label: str) -> str | None:
             return None
         if text:
             return text
+
+
+@asynccontextmanager
+async def project_memory(settings: Settings, corpus: Sequence[Path] | None) -> AsyncIterator[MemoryStore]:
+    """The project's memory store, with `corpus` ingested first (for `run` and `batch`)."""
+    store = open_store(settings)
+    try:
+        if corpus:
+            report = await asyncio.to_thread(store.ingest, corpus)
+            console.print(f"[dim]memory: {report.summary()}[/]")
+        yield store
+    finally:
+        store.close()

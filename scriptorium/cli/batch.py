@@ -13,12 +13,11 @@ from rich.table import Table
 
 from ..agents import AgentCatalog, default_outputs
 from ..errors import ConfigError
-from ..memory import open_store
 from ..serving import ModelClient
 from ..tools import default_registry
 from ..workflows import find_workflow, load_workflow
 from ..workflows.batch import TaskOutcome, load_tasks, read_manifest, run_batch
-from ._common import console, endpoint_for, settings_from
+from ._common import console, endpoint_for, project_memory, settings_from
 
 
 def register(app: typer.Typer) -> None:
@@ -64,11 +63,7 @@ def batch(
     )
 
     async def go() -> list[TaskOutcome]:
-        store = open_store(settings)
-        try:
-            if corpus:
-                report = await asyncio.to_thread(store.ingest, corpus)
-                console.print(f"[dim]memory: {report.summary()}[/]")
+        async with project_memory(settings, corpus) as store:
             progress = Progress(
                 TextColumn("[bold]tasks"),
                 BarColumn(),
@@ -97,8 +92,6 @@ def batch(
                         concurrency=concurrency,
                         on_task=done,
                     )
-        finally:
-            store.close()
 
     try:
         outcomes = asyncio.run(go())

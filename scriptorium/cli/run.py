@@ -9,17 +9,24 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..agents import AgentCatalog, default_outputs
+from ..agents import AgentCatalog, OutputRegistry, default_outputs
 from ..config import Settings
 from ..errors import ConfigError
 from ..events import Event, StepFailed, StepFinished
-from ..memory import open_store
-from ..serving import ModelClient
-from ..tools import default_registry
-from ..workflows import find_workflow, load_workflow, new_run_dir, resolve_inputs, run_workflow
+from ..serving import Endpoint, ModelClient
+from ..tools import ToolRegistry, default_registry
+from ..workflows import (
+    LoadedWorkflow,
+    RunOutcome,
+    find_workflow,
+    load_workflow,
+    new_run_dir,
+    resolve_inputs,
+    run_workflow,
+)
 from ..workflows.checkpoint import Checkpoint
 from ..workflows.inputs import parse_cli_value
-from ._common import console, endpoint_for, settings_from
+from ._common import console, endpoint_for, project_memory, settings_from
 
 
 def register(app: typer.Typer) -> None:
@@ -112,38 +119,31 @@ def run(
 
 async def _run(
     settings: Settings,
-    loaded: Any,
+    loaded: LoadedWorkflow,
     run_dir: Path,
-    endpoint: Any,
+    endpoint: Endpoint,
     catalog: AgentCatalog,
-    tools: Any,
-    outputs: Any,
+    tools: ToolRegistry,
+    outputs: OutputRegistry,
     given: dict[str, Any],
     corpus: list[Path] | None,
     resume: Path | None,
     force: bool,
-) -> Any:
-    store = open_store(settings)
-    try:
-        if corpus:
-            report = await asyncio.to_thread(store.ingest, corpus)
-            console.print(f"[dim]memory: {report.summary()}[/]")
-        async with ModelClient(endpoint, settings.client) as client:
-            return await run_workflow(
-                loaded,
-                run_dir,
-                client=client,
-                catalog=catalog,
-                tools=tools,
-                outputs=outputs,
-                memory=store,
-                inputs=given,
-                resume=resume is not None,
-                force=force,
-                sinks=[_Progress()],
-            )
-    finally:
-        store.close()
+) -> RunOutcome:
+    async with project_memory(settings, corpus) as store, ModelClient(endpoint, settings.client) as client:
+        return await run_workflow(
+            loaded,
+            run_dir,
+            client=client,
+            catalog=catalog,
+            tools=tools,
+            outputs=outputs,
+            memory=store,
+            inputs=given,
+            resume=resume is not None,
+            force=force,
+            sinks=[_Progress()],
+        )
 
 
 def _recorded_workflow(run_dir: Path) -> Path:
