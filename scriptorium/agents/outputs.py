@@ -71,8 +71,9 @@ class Fix(_Strict):
 
 
 def _keys_list(keys: Sequence[str]) -> Any:
-    """`list[Literal[*keys]]`, or `list[str]` when no keys were given (then it must stay empty)."""
-    item: Any = Literal[tuple(dict.fromkeys(keys))] if keys else str
+    """`list[Literal[*keys]]`, or a list of short strings when no keys were given (a bounded schema
+    keeps guided decoding from running on)."""
+    item: Any = Literal[tuple(dict.fromkeys(keys))] if keys else Annotated[str, Field(max_length=40)]
     return list[item]
 
 

@@ -598,10 +598,30 @@ def json_schema_format(output: type[BaseModel]) -> dict[str, Any]:
         "type": "json_schema",
         "json_schema": {
             "name": output.__name__,
-            "schema": strict_schema(output.model_json_schema()),
+            "schema": plain_strings(strict_schema(output.model_json_schema())),
             "strict": True,
         },
     }
+
+
+# No control characters, backslashes or double quotes: nothing in a string needs a JSON escape.
+_PLAIN = '^[^\\x00-\\x1f\\x7f\\\\"]*$'
+
+
+def plain_strings(schema: Any) -> Any:
+    """Strings limited to text that needs no JSON escape.
+
+    A degenerate small model can fill a string with `\\u007f` escapes: six characters a token, so the
+    reply overruns any max_tokens the schema's lengths suggest (seen with the reviewer). Our output
+    models carry prose and keys, which never need those characters."""
+    if isinstance(schema, dict):
+        out = {key: plain_strings(value) for key, value in schema.items()}
+        if out.get("type") == "string" and not {"pattern", "enum", "const", "format"} & set(out):
+            out["pattern"] = _PLAIN
+        return out
+    if isinstance(schema, list):
+        return [plain_strings(item) for item in schema]
+    return schema
 
 
 def schema_max_chars(schema: Mapping[str, Any]) -> int | None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
+from typing import Literal
 
 import httpx
 import pytest
@@ -253,3 +255,15 @@ async def test_a_cut_off_reply_is_asked_again_with_more_room() -> None:
     first, second = (json.loads(r.content) for r in rec.requests)
     assert second["max_tokens"] == 2 * first["max_tokens"]
     assert second["messages"] == first["messages"]  # the runaway text is not shown back
+
+
+def test_requested_strings_need_no_escapes() -> None:
+    class Note(BaseModel):
+        text: str = Field(max_length=20)
+        kind: Literal["a", "b"]
+
+    schema = json_schema_format(Note)["json_schema"]["schema"]
+    pattern = re.compile(schema["properties"]["text"]["pattern"])
+    assert pattern.match("plain prose, with 'quotes'")
+    assert not any(pattern.match(bad) for bad in ('say "hi"', "back\\slash", "del\x7f", "tab\there"))
+    assert "pattern" not in schema["properties"]["kind"]  # enums are already exact
