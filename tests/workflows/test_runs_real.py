@@ -154,7 +154,10 @@ async def test_the_paper_workflow_writes_a_paper_whose_citations_all_resolve(
         assert f"[{reference['n']}]" in paper
     report = json.loads((run_dir / "outputs" / "citations.json").read_text())
     assert report["dangling"] == []
-    assert report["checks"] and all(0 <= c["support"] <= 1 for c in report["checks"])
+    assert report["checks"] and all(-1 <= c["support"] <= 1 for c in report["checks"])  # cosine
+    below = [c for c in report["checks"] if c["support"] < report["min_support"]]
+    assert report["unsupported"] == below and result.outputs["unsupported_sentences"] == len(below)
+    assert all(len(set(c["keys"])) == len(c["keys"]) for c in report["checks"])
     assert "@misc{" in (run_dir / "outputs" / "references.bib").read_text()
     # Every citation is a key of a passage the section's writer was shown.
     research = json.loads((run_dir / "summary.json").read_text())["steps"]

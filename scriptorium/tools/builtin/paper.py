@@ -155,7 +155,8 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
         lines += [f"## {plan.heading}", ""]
         for paragraph in draft.paragraphs:
             marks = []
-            for key in paragraph.citations:
+            cited = list(dict.fromkeys(paragraph.citations))  # a key cited twice is one citation
+            for key in cited:
                 if key not in chunks:
                     hit = await asyncio.to_thread(store.get, key)
                     if hit is None:
@@ -165,7 +166,7 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
                 numbers.setdefault(key, len(numbers) + 1)
                 marks.append(f"[{numbers[key]}]")
             lines += [paragraph.text.strip() + (" " + "".join(marks) if marks else ""), ""]
-            resolved = [k for k in paragraph.citations if k in chunks]
+            resolved = [k for k in cited if k in chunks]
             for sentence in _SENTENCE.split(paragraph.text.strip()):
                 if resolved and len(sentence.split()) >= 3:
                     checks_todo.append((plan.heading, sentence, resolved))
@@ -186,6 +187,7 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
         lines += ["## References", ""]
         lines += [f"[{r['n']}] {r['title']}. {r['source']} ({r['key']})" for r in references]
         lines.append("")
+    citation_count = sum(len(set(p.citations)) for d in args.drafts if d for p in d.paragraphs)
     checks = await asyncio.to_thread(_support, store.embedder, checks_todo, chunks)
     unsupported = [c for c in checks if c.support < args.min_support]
     outputs = ctx.run_dir / "outputs"
@@ -196,7 +198,7 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
         outputs / "citations.json",
         {
             "min_support": args.min_support,
-            "citations": sum(len(p.citations) for d in args.drafts if d for p in d.paragraphs),
+            "citations": citation_count,
             "dangling": dangling,
             "checks": [c.model_dump() for c in checks],
             "unsupported": [c.model_dump() for c in unsupported],
@@ -205,7 +207,7 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
     return AssembledPaper(
         paper="outputs/paper.md",
         references=len(references),
-        citations=sum(len(p.citations) for d in args.drafts if d for p in d.paragraphs),
+        citations=citation_count,
         dangling=dangling,
         unsupported=len(unsupported),
         sections_written=written,
