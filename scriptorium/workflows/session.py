@@ -20,7 +20,7 @@ import yaml
 from ..agents import AgentCatalog, OutputRegistry
 from ..agents.runtime import AgentRuntime
 from ..errors import ConfigError
-from ..events import EventBus, EventSink, RunFailed, RunFinished, RunStarted
+from ..events import EventBus, EventSink, RunFailed, RunFinished, RunStarted, TraceWriter
 from ..fileio import write_atomic, write_json_atomic
 from ..memory import MemoryStore
 from ..serving import ModelClient
@@ -67,8 +67,6 @@ async def run_workflow(
     web: Any = None,
 ) -> RunOutcome:
     """Run (or resume) `loaded` in `run_dir`. With `resume`, inputs come from the folder."""
-    from ..events import TraceWriter
-
     checkpoint = Checkpoint(run_dir / "checkpoint.sqlite")
     spec_hash = loaded.spec_hash(catalog)
     try:
@@ -103,13 +101,11 @@ async def run_workflow(
         with bus.active():
             bus.emit(RunStarted(workflow=loaded.spec.name, inputs=values))
             try:
-                result = await runner.run(values)
+                await runner.run(values)
             finally:
-                result = runner.result
-                if result.status in ("succeeded",):
-                    bus.emit(RunFinished(status="succeeded", duration_s=result.duration_s))
-                elif result.status == "cancelled":
-                    bus.emit(RunFinished(status="cancelled", duration_s=result.duration_s))
+                result = runner.result  # set even when the run is cancelled
+                if result.status == "succeeded" or result.status == "cancelled":
+                    bus.emit(RunFinished(status=result.status, duration_s=result.duration_s))
                 else:
                     bus.emit(RunFailed(error=result.error or result.status, duration_s=result.duration_s))
                 _write_summary(run_dir, loaded, values, result)

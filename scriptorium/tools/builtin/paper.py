@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import ToolError, ToolUnavailable
 from ...fileio import write_atomic, write_json_atomic
+from ...memory.store import Hit
 from ..base import ToolContext, tool
 from .web_search import DdgsBackend
 
@@ -144,7 +145,8 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
     store = ctx.memory
     numbers: dict[str, int] = {}
     dangling: list[str] = []
-    chunks: dict[str, str] = {}
+    found: dict[str, Hit | None] = {}
+    """Each cited key looked up once; None for a key that resolves to nothing."""
     lines = [f"# {args.title}", ""]
     checks_todo: list[tuple[str, str, list[str]]] = []
     written = 0
@@ -157,22 +159,22 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
             marks = []
             cited = list(dict.fromkeys(paragraph.citations))  # a key cited twice is one citation
             for key in cited:
-                if key not in chunks:
-                    hit = await asyncio.to_thread(store.get, key)
-                    if hit is None:
+                if key not in found:
+                    found[key] = await asyncio.to_thread(store.get, key)
+                    if found[key] is None:
                         dangling.append(key)
-                        continue
-                    chunks[key] = hit.text
+                if found[key] is None:
+                    continue
                 numbers.setdefault(key, len(numbers) + 1)
                 marks.append(f"[{numbers[key]}]")
             lines += [paragraph.text.strip() + (" " + "".join(marks) if marks else ""), ""]
-            resolved = [k for k in cited if k in chunks]
+            resolved = [k for k in cited if found[k] is not None]
             for sentence in _SENTENCE.split(paragraph.text.strip()):
                 if resolved and len(sentence.split()) >= 3:
                     checks_todo.append((plan.heading, sentence, resolved))
     references = []
     for key, number in sorted(numbers.items(), key=lambda item: item[1]):
-        hit = await asyncio.to_thread(store.get, key)
+        hit = found[key]
         assert hit is not None
         references.append(
             {
@@ -188,6 +190,7 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
         lines += [f"[{r['n']}] {r['title']}. {r['source']} ({r['key']})" for r in references]
         lines.append("")
     citation_count = sum(len(set(p.citations)) for d in args.drafts if d for p in d.paragraphs)
+    chunks = {key: hit.text for key, hit in found.items() if hit is not None}
     checks = await asyncio.to_thread(_support, store.embedder, checks_todo, chunks)
     unsupported = [c for c in checks if c.support < args.min_support]
     outputs = ctx.run_dir / "outputs"
