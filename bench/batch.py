@@ -6,6 +6,9 @@
    completion tokens / wall time is the workflow's tokens/s.
 2. The very request bodies the workflow sent (messages, JSON schemas, sampling settings), replayed
    by a bare `openai.AsyncOpenAI` loop at the same concurrency.
+Each side sends its own fresh vLLM `cache_salt`, so each starts with a cold prefix cache: the replay
+would otherwise find every prompt of the workflow run already cached and skip most of its prefill
+(it did: 0.64 before the salt, and the server's prompt throughput showed why).
 Target (issue #6): workflow >= 0.9 x bare. Prints a table and writes bench/results/batch.json.
 """
 
@@ -17,6 +20,7 @@ import json
 import platform
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +59,22 @@ TOPICS = [
 ]
 
 
+class SaltedTransport(httpx.AsyncHTTPTransport):
+    """Adds one `cache_salt` to every chat completion: this side's prefix cache starts cold."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.salt = uuid.uuid4().hex
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/chat/completions"):
+            body = json.loads(request.content)
+            body["cache_salt"] = self.salt
+            headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+            request = httpx.Request(request.method, request.url, headers=headers, json=body)
+        return await super().handle_async_request(request)
+
+
 async def main(tasks: int, concurrency: int, sections: int) -> dict[str, float]:
     settings = load_settings()
     endpoint = resolve_endpoint(settings)
@@ -75,7 +95,7 @@ async def main(tasks: int, concurrency: int, sections: int) -> dict[str, float]:
 
     with MemoryStore(work / "memory", "bench") as memory:
         memory.ingest([CORPUS])
-        http = httpx.AsyncClient(timeout=300, event_hooks={"request": [record]})
+        http = httpx.AsyncClient(timeout=300, transport=SaltedTransport(), event_hooks={"request": [record]})
         async with ModelClient(endpoint, settings.client, http_client=http) as client:
             started = time.perf_counter()
             outcomes = await run_batch(
@@ -96,7 +116,10 @@ async def main(tasks: int, concurrency: int, sections: int) -> dict[str, float]:
 
     # The very requests the workflow sent (schemas, sampling settings and all), replayed.
     bare = openai.AsyncOpenAI(
-        base_url=endpoint.base_url, api_key=endpoint.api_key.get_secret_value(), max_retries=0
+        base_url=endpoint.base_url,
+        api_key=endpoint.api_key.get_secret_value(),
+        max_retries=0,
+        http_client=httpx.AsyncClient(timeout=300, transport=SaltedTransport()),
     )
     queue = list(sent)
     generated = 0
