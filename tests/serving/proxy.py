@@ -1,5 +1,6 @@
 """A tiny loopback HTTP proxy in front of the real server: it can fail the first N requests with a
-chosen status, and it counts requests and the most it saw in flight at once."""
+chosen status, play a dead server (`down`: every connection dropped unanswered, as when the process
+dies), and it counts requests and the most it saw in flight at once."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ class FaultyProxy:
         self.upstream = upstream.rstrip("/")
         self.fail_first = fail_first
         self.fail_status = fail_status
+        self.down = False
+        self.dropped = 0
         self.requests = 0
         self.peak_in_flight = 0
         self._in_flight = 0
@@ -47,6 +50,11 @@ class FaultyProxy:
                 pass
 
             def _relay(self) -> None:
+                if proxy.down:
+                    with proxy._lock:
+                        proxy.dropped += 1
+                    self.close_connection = True  # no status line at all: the peer is gone
+                    return
                 fail = proxy._enter()
                 try:
                     length = int(self.headers.get("content-length") or 0)

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from scriptorium.agents import AgentCatalog, default_outputs
-from scriptorium.events import ModelRequest, RunStarted, StepFinished, StepStarted, read_trace
+from scriptorium.config import ClientSettings
+from scriptorium.events import Event, ModelRequest, RunStarted, StepFinished, StepStarted, read_trace
 from scriptorium.memory import LocalEmbedder, MemoryStore
 from scriptorium.serving import Endpoint, ModelClient
 from scriptorium.tools import default_registry
@@ -26,6 +27,7 @@ from scriptorium.workflows import (
 )
 
 from ..helpers import CORPUS
+from ..serving.proxy import FaultyProxy
 
 pytestmark = pytest.mark.server
 DATA = Path(__file__).parents[1] / "data" / "workflows"
@@ -115,6 +117,50 @@ async def test_resume_repeats_no_finished_step(
     cached = {e.step_id for e in after if isinstance(e, StepFinished) and e.cached}
     assert cached == {"plan", "evidence"}
     assert second.result.steps["plan"].status == "cached"
+
+
+async def test_a_server_dying_mid_run_fails_the_step_clearly_and_resume_completes(
+    endpoint: Endpoint, parts: dict[str, Any], memory: MemoryStore, tmp_path: Path
+) -> None:
+    # The real server behind a loopback proxy that goes dead (drops every connection unanswered)
+    # the moment the plan is checkpointed, and comes back before the resume.
+    proxy = FaultyProxy(endpoint.base_url.removesuffix("/v1"))
+
+    class KillAfterPlan:
+        def handle(self, event: Event) -> None:
+            if isinstance(event, StepFinished) and event.step_id == "plan":
+                proxy.down = True
+
+    run_dir = new_run_dir(tmp_path / "runs", "brief")
+    loaded = load_workflow(DATA / "brief.yaml", **parts)
+    with proxy.serving() as url:
+        behind_proxy = Endpoint(url, endpoint.api_key, endpoint.model)
+        retrying = ClientSettings(max_retries=2, backoff_base=0.05)
+        async with ModelClient(behind_proxy, retrying) as client:
+            first = await run_workflow(
+                loaded,
+                run_dir,
+                client=client,
+                memory=memory,
+                inputs={"topic": "vLLM"},
+                sinks=[KillAfterPlan()],
+                **parts,
+            )
+        assert first.result.status == "failed"
+        assert first.result.steps["plan"].status == "succeeded"
+        write = first.result.steps["write"]
+        assert write.status == "failed" and write.error is not None
+        assert f"cannot connect to {url}" in write.error
+        assert proxy.dropped == 3  # the first try and both retries
+        proxy.down = False
+        async with ModelClient(behind_proxy, retrying) as client:
+            second = await run_workflow(loaded, run_dir, client=client, memory=memory, resume=True, **parts)
+    assert second.result.status == "succeeded"
+    assert second.result.steps["plan"].status == "cached"
+    events = trace(run_dir)
+    resumed_at = max(i for i, e in enumerate(events) if isinstance(e, RunStarted))
+    assert {e.agent for e in events[resumed_at:] if isinstance(e, ModelRequest)} == {"writer"}
+    assert second.result.outputs["heading"]
 
 
 async def test_resume_after_the_workflow_changed_is_refused_unless_forced(
