@@ -26,6 +26,7 @@ from .errors import ConfigError
 __all__ = [
     "CONFIG_FILE_NAME",
     "ClientSettings",
+    "EvalSettings",
     "MemorySettings",
     "ServerSettings",
     "Settings",
@@ -89,6 +90,21 @@ class MemorySettings(BaseModel):
     chunk_overlap: int = Field(default=200, ge=0)
 
 
+class EvalSettings(BaseModel):
+    """Thresholds of `scriptorium eval` (cosines of all-MiniLM-L6-v2 embeddings, markers stripped)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    support_threshold: float = Field(default=0.5, ge=-1, le=1)
+    """A cited sentence is supported when this close to a chunk it cites."""
+    grounding_threshold: float = Field(default=0.6, ge=-1, le=1)
+    """A sentence is grounded when this close to some sentence of the run's corpus."""
+    duplicate_threshold: float = Field(default=0.9, ge=-1, le=1)
+    """Two sentences this close count as a near-duplicate pair."""
+    drift_threshold: float = Field(default=0.2, ge=-1, le=1)
+    """A section less similar than this to the topic is reported as drifting."""
+
+
 class Settings(BaseSettings):
     """Everything configurable, from every source, validated."""
 
@@ -117,6 +133,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    eval: EvalSettings = Field(default_factory=EvalSettings)
 
     @field_validator("base_url")
     @classmethod

@@ -24,6 +24,7 @@ __all__ = [
     "SearchPlan",
     "default_outputs",
     "evidence_model",
+    "outline_model",
     "review_model",
     "section_model",
 ]
@@ -34,6 +35,8 @@ class OutputContext:
     """What a per-call schema may depend on."""
 
     citation_keys: Sequence[str] = field(default_factory=tuple)
+    choices: Sequence[str] = field(default_factory=tuple)
+    """Strings the answer must pick from (outline headings derived from the sources)."""
 
 
 OutputFactory = Callable[[OutputContext], type[BaseModel]]
@@ -57,6 +60,27 @@ class OutlineSection(_Strict):
 class Outline(_Strict):
     title: str = Field(min_length=5, max_length=120)
     sections: list[OutlineSection] = Field(min_length=3, max_length=6)
+
+
+def outline_model(ctx: OutputContext) -> type[BaseModel]:
+    """`Outline`; given choices, exactly one section per choice, its heading one of them (the
+    headings come from the sources, so a tiny model cannot title a section off the topic)."""
+    if not ctx.choices:
+        return Outline
+    headings = tuple(dict.fromkeys(ctx.choices))
+    section = create_model(
+        "OutlineSection",
+        __base__=_Strict,
+        heading=(Literal[headings], ...),
+        summary=(str, Field(min_length=10, max_length=160, description="What the section covers.")),
+        questions=(list[Question], Field(min_length=1, max_length=2)),
+    )
+    return create_model(
+        "Outline",
+        __base__=_Strict,
+        title=(str, Field(min_length=5, max_length=120)),
+        sections=(list[section], Field(min_length=len(headings), max_length=len(headings))),  # type: ignore[valid-type]
+    )
 
 
 class SearchPlan(_Strict):
@@ -90,21 +114,34 @@ def evidence_model(ctx: OutputContext) -> type[BaseModel]:
 
 
 def section_model(ctx: OutputContext) -> type[BaseModel]:
-    """A drafted section: paragraphs, each citing only keys it was given."""
-    paragraph = create_model(
-        "Paragraph",
+    """A drafted section as sentences, each citing exactly one of the keys it was given (so every
+    sentence carries its evidence, and the support of each can be checked); given choices (ids of
+    evidence sentences), each sentence names the one it restates, and its passage is the citation."""
+    if ctx.choices:  # extract, then restate: pick an evidence sentence by id, then say it
+        sentence = create_model(
+            "Sentence",
+            __base__=_Strict,
+            pick=(Literal[tuple(dict.fromkeys(ctx.choices))], ...),
+            text=(str, Field(min_length=20, max_length=300)),
+        )
+        return create_model(
+            "SectionDraft",
+            __base__=_Strict,
+            heading=(str, Field(min_length=3, max_length=80)),
+            sentences=(list[sentence], Field(min_length=2, max_length=5)),  # type: ignore[valid-type]
+        )
+    cite: Any = Literal[tuple(dict.fromkeys(ctx.citation_keys))] if ctx.citation_keys else str
+    sentence = create_model(
+        "Sentence",
         __base__=_Strict,
-        text=(str, Field(min_length=20, max_length=600)),
-        citations=(
-            _keys_list(ctx.citation_keys),
-            Field(min_length=1 if ctx.citation_keys else 0, max_length=3),
-        ),
+        text=(str, Field(min_length=20, max_length=300)),
+        cite=(cite, Field(max_length=40) if not ctx.citation_keys else ...),
     )
     return create_model(
         "SectionDraft",
         __base__=_Strict,
         heading=(str, Field(min_length=3, max_length=80)),
-        paragraphs=(list[paragraph], Field(min_length=1, max_length=3)),  # type: ignore[valid-type]
+        sentences=(list[sentence], Field(min_length=2, max_length=6)),  # type: ignore[valid-type]
     )
 
 
@@ -146,7 +183,7 @@ class OutputRegistry:
 
 def default_outputs() -> OutputRegistry:
     registry = OutputRegistry()
-    registry.register("outline", Outline)
+    registry.register("outline", outline_model)
     registry.register("search_plan", SearchPlan)
     registry.register("evidence", evidence_model)
     registry.register("section", section_model)

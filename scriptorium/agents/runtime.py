@@ -99,6 +99,7 @@ class AgentRuntime:
         *,
         variables: Mapping[str, Any] | None = None,
         citation_keys: Sequence[str] = (),
+        choices: Sequence[str] = (),
     ) -> AgentResult:
         """One task for one agent; returns its validated answer."""
         values = dict(variables or {})
@@ -109,7 +110,7 @@ class AgentRuntime:
                 f"agent '{spec.name}' asks for model '{model}', which {profile.base_url} does not serve",
                 hint="served: " + ", ".join(profile.models),
             )
-        output_type, output_schema = self._output(spec, OutputContext(tuple(citation_keys)))
+        output_type, output_schema = self._output(spec, OutputContext(tuple(citation_keys), tuple(choices)))
         adapter = ScriptoriumChatClient(
             self.client,
             profile,

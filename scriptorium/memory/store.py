@@ -109,6 +109,7 @@ class MemoryStore:
         chunk_overlap: int = 200,
     ) -> None:
         self.path = path
+        self.collection = collection
         self.embedder = embedder or LocalEmbedder()
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap

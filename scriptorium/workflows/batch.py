@@ -287,10 +287,13 @@ def read_manifest(batch_dir: Path) -> tuple[Path, list[BatchTask]]:
     """The workflow file and tasks of an earlier batch, for `--resume`."""
     try:
         manifest = json.loads((batch_dir / "manifest.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{batch_dir} is not a batch folder (no readable manifest.json)") from exc
-    tasks = [BatchTask(t["id"], t["inputs"], None) for t in manifest["tasks"]]
-    return Path(manifest["workflow_path"]), tasks
+        tasks = [BatchTask(t["id"], t["inputs"], None) for t in manifest["tasks"]]
+        return Path(manifest["workflow_path"]), tasks
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"{batch_dir} is not a batch folder (no readable manifest.json)",
+            hint="pass a folder that `scriptorium batch` wrote",
+        ) from exc
 
 
 def _outcome(task_id: str, task_dir: Path, summary: dict[str, Any]) -> TaskOutcome:

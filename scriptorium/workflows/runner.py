@@ -233,14 +233,12 @@ class WorkflowRunner:
         assert step.agent is not None and step.prompt is not None
         spec = self.catalog.get(step.agent)
         prompt = str(evaluate(step.prompt, context))
-        keys: list[str] = []
-        if step.citations:
-            value = evaluate(step.citations, context)
-            if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
-                raise ScriptoriumError(f"citations must give a list of keys, got {type(value).__name__}")
-            keys = value
+        keys = _string_list("citations", step.citations, context)
+        choices = _string_list("choices", step.choices, context)
         variables = {name: str(evaluate(text, context)) for name, text in step.variables.items()}
-        result = await self.runtime.run(spec, prompt, variables=variables, citation_keys=keys)
+        result = await self.runtime.run(
+            spec, prompt, variables=variables, citation_keys=keys, choices=choices
+        )
         output = (
             result.output.model_dump(mode="json") if isinstance(result.output, BaseModel) else result.output
         )
@@ -313,3 +311,13 @@ class WorkflowRunner:
             return _Leaf(evaluate(loop.output, final_context))
         last = list(loop.steps)[-1]
         return _Leaf(current[last]["output"])
+
+
+def _string_list(field: str, template: str | None, context: Mapping[str, Any]) -> list[str]:
+    """The list of strings a `citations:` or `choices:` template gives (empty when there is none)."""
+    if not template:
+        return []
+    value = evaluate(template, context)
+    if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+        raise ScriptoriumError(f"{field} must give a list of strings, got {type(value).__name__}")
+    return value

@@ -102,9 +102,28 @@ async def test_writer_cites_only_the_keys_it_was_given(
         citation_keys=keys,
     )
     draft = result.output
-    assert draft.paragraphs
-    cited = {key for paragraph in draft.paragraphs for key in paragraph.citations}
+    assert 2 <= len(draft.sentences) <= 6
+    cited = {sentence.cite for sentence in draft.sentences}
     assert cited and cited <= set(keys)
+
+
+async def test_writer_given_evidence_sentence_ids_picks_only_those(
+    runtime: AgentRuntime, catalog: AgentCatalog
+) -> None:
+    evidence = {
+        "s1": "RAG retrieves passages from an index and adds them to the prompt.",
+        "s2": "Grounding the answer in retrieved text reduces hallucination.",
+        "s3": "The retriever is often a dense embedding model.",
+    }
+    listing = "\n".join(f"[{i}] {text}" for i, text in evidence.items())
+    result = await runtime.run(
+        catalog.get("writer"),
+        f"Paper topic: {TOPIC}\nSection to write: How RAG works\nEvidence sentences:\n{listing}",
+        choices=list(evidence),
+    )
+    draft = result.output
+    assert 2 <= len(draft.sentences) <= 5
+    assert {s.pick for s in draft.sentences} <= set(evidence)
 
 
 async def test_reviewer_gives_a_verdict_over_given_keys(runtime: AgentRuntime, catalog: AgentCatalog) -> None:

@@ -166,10 +166,12 @@ def test_builtins_and_entry_point_plugins_register_through_one_hook(
     registry = default_registry()
     assert registry.names() == [
         "assemble_paper",
+        "check_draft",
         "echo",
         "gather_evidence",
         "memory_search",
         "read_source",
+        "survey_sources",
         "web_search",
         "write_file",
     ]

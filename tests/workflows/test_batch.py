@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from scriptorium.agents import AgentCatalog, default_outputs
+from scriptorium.cli import app
 from scriptorium.errors import ScriptoriumError
 from scriptorium.events import RunStarted, read_trace
 from scriptorium.memory import LocalEmbedder, MemoryStore
@@ -125,3 +127,55 @@ async def test_a_batch_with_one_failing_task_finishes_the_others_and_resumes(
 
     assert runs("rag") == 1 and runs("lora") == 1  # finished tasks were not run again
     assert runs("bad") == 2
+
+
+@pytest.mark.server
+async def test_eval_batch_measures_a_real_paper_batch(
+    endpoint: Endpoint,
+    parts: dict[str, Any],
+    tmp_path: Path,
+    embedder: LocalEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loaded = load_workflow(LIBRARY_DIR / "paper.yaml", **parts)
+    tasks_file = tmp_path / "tasks.yaml"
+    tasks_file.write_text(
+        "- {id: rag, topic: retrieval-augmented generation, sections: 2}\n"
+        "- {id: lora, topic: LoRA fine-tuning, sections: 2}\n"
+    )
+    batch_dir = tmp_path / "batch"
+    with MemoryStore(tmp_path / "memory", "papers", embedder=embedder) as memory:
+        memory.ingest(
+            [CORPUS / "rag.md", CORPUS / "lora.md", CORPUS / "embeddings.md", CORPUS / "quantization.md"]
+        )
+        async with ModelClient(endpoint) as client:
+            outcomes = await run_batch(
+                loaded,
+                load_tasks(tasks_file, loaded.spec),
+                batch_dir,
+                client=client,
+                memory=memory,
+                concurrency=2,
+                **parts,
+            )
+    assert [o.status for o in outcomes] == ["succeeded", "succeeded"]
+    references = tmp_path / "references"
+    references.mkdir()
+    (references / "rag.md").write_text(
+        "# RAG\n## Retrieval-augmented generation\n## Retrieval and generation\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["eval", "batch", str(batch_dir), "--references", str(references)])
+    assert result.exit_code == 0, result.output
+    assert "paper quality" in result.output
+    report = json.loads((tmp_path / "eval.json").read_text())
+    summary = report["summary"]
+    assert summary["papers"] == summary["evaluated"] == 2
+    # The workflow guarantees these whatever the model writes: enum keys, no empty or cut sections.
+    assert summary["dangling"] == 0 and summary["complete"] == 2
+    assert summary["cited_share"] == 1.0
+    papers = {t["task"]: t["paper"] for t in report["tasks"]}
+    assert papers["rag"]["heading_soft_recall"] is not None and papers["lora"]["heading_soft_recall"] is None
+    for paper in papers.values():
+        assert 0 <= paper["grounded_share"] <= 1 and 0 <= paper["supported_share"] <= 1
+        assert paper["sentences"] >= 2

@@ -74,7 +74,7 @@ def test_sigkill_then_resume_completes_without_repeating_steps(
     assert resumed.returncode == 0, resumed.stdout.decode()[-2000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "succeeded"
-    assert summary["outputs"]["paragraphs"] >= 1
+    assert summary["outputs"]["sentences"] >= 2
     events = list(read_trace(run_dir / "trace.jsonl"))
     assert sum(isinstance(e, RunStarted) for e in events) == 2
     planner_calls = [e for e in events if isinstance(e, ModelRequest) and e.agent == "planner"]

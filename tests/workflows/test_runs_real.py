@@ -72,7 +72,7 @@ async def test_a_small_workflow_runs_and_leaves_a_complete_run_folder(
     run_dir = new_run_dir(tmp_path / "runs", "brief")
     outcome = await execute(DATA / "brief.yaml", run_dir, endpoint, parts, memory, {"topic": "LoRA"})
     assert outcome.result.status == "succeeded", outcome.result.error
-    assert outcome.result.outputs["paragraphs"] >= 1
+    assert outcome.result.outputs["sentences"] >= 2
     for name in ("workflow.yaml", "inputs.json", "checkpoint.sqlite", "trace.jsonl", "summary.json"):
         assert (run_dir / name).is_file(), name
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -205,6 +205,11 @@ async def test_the_paper_workflow_writes_a_paper_whose_citations_all_resolve(
     assert report["unsupported"] == below and result.outputs["unsupported_sentences"] == len(below)
     assert all(len(set(c["keys"])) == len(c["keys"]) for c in report["checks"])
     assert "@misc{" in (run_dir / "outputs" / "references.bib").read_text()
+    # Headings come from the sources: their titles and headings, never the model's invention.
+    written = json.loads((run_dir / "outputs" / "paper.json").read_text())
+    corpus = "\n".join(path.read_text() for path in CORPUS.glob("*.md"))
+    assert len(written["sections"]) == 2
+    assert all(f"# {s['heading']}\n" in corpus for s in written["sections"])
     # Every citation is a key of a passage the section's writer was shown.
     research = json.loads((run_dir / "summary.json").read_text())["steps"]
     assert "research[1]" in research and "draft[1]" in research

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..base import Tool
 from .memory_tools import memory_search, read_source
-from .paper import assemble_paper, gather_evidence
+from .paper import assemble_paper, check_draft, gather_evidence, survey_sources
 from .web_search import web_search
 from .write_file import write_file
 
@@ -15,5 +15,14 @@ __all__ = ["register_tools"]
 
 
 def register_tools(register: Callable[[Tool[Any, Any]], None]) -> None:
-    for item in (web_search, memory_search, read_source, write_file, gather_evidence, assemble_paper):
+    for item in (
+        web_search,
+        memory_search,
+        read_source,
+        write_file,
+        gather_evidence,
+        assemble_paper,
+        survey_sources,
+        check_draft,
+    ):
         register(item)

@@ -1,0 +1,127 @@
+"""Paper quality on the development set: the paper batch on bench/quality/topics, then `eval batch`.
+
+    .venv/bin/python bench/quality.py [--topics apollo-11,venice] [--concurrency 8]
+
+Each topic folder holds `topic.yaml` (topic, kind), `outline.md` (the reference outline) and
+`sources/*.md`. All sources go into one fresh memory (as a user's project would hold them); each
+topic is one task asking for as many sections as its reference outline has. Prints one table and
+the targets of issue #12, and writes bench/results/quality.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from scriptorium.agents import AgentCatalog, default_outputs
+from scriptorium.config import load_settings
+from scriptorium.evaluation import evaluate_batch, load_reference
+from scriptorium.evaluation.report import batch_table
+from scriptorium.memory import LocalEmbedder, MemoryStore
+from scriptorium.serving import ModelClient, resolve_endpoint
+from scriptorium.tools import default_registry
+from scriptorium.workflows import LIBRARY_DIR, load_workflow
+from scriptorium.workflows.batch import BatchTask, run_batch
+
+TOPICS = Path(__file__).parent / "quality" / "topics"
+RESULTS = Path(__file__).parent / "results" / "quality.json"
+TARGETS = {  # issue #12, at the default thresholds
+    "grounded_share": 0.7,
+    "cited_share": 0.8,
+    "supported_share": 0.9,
+    "heading_soft_recall": 0.55,
+}
+TIME_LIMIT_S = 15 * 60
+
+
+async def main(names: list[str] | None, concurrency: int) -> dict[str, Any]:
+    settings = load_settings()
+    endpoint = resolve_endpoint(settings, start=True)
+    folders = [f for f in sorted(TOPICS.iterdir()) if f.is_dir() and (not names or f.name in names)]
+    references = {f.name: load_reference(f / "outline.md") for f in folders}
+    tasks = [
+        BatchTask(
+            f.name,
+            {
+                "topic": yaml.safe_load((f / "topic.yaml").read_text())["topic"],
+                "sections": min(6, max(2, len(references[f.name].sections))),
+                "web": False,
+            },
+            None,
+        )
+        for f in folders
+    ]
+    tools, outputs = default_registry(), default_outputs()
+    catalog = AgentCatalog.load(tools, outputs)
+    loaded = load_workflow(LIBRARY_DIR / "paper.yaml", catalog=catalog, tools=tools, outputs=outputs)
+    work = Path(tempfile.mkdtemp(prefix="scriptorium-quality-"))
+    embedder = LocalEmbedder()
+    with MemoryStore(work / "memory", "quality", embedder=embedder) as memory:
+        memory.ingest([f / "sources" for f in folders])
+        async with ModelClient(endpoint, settings.client) as client:
+            started = time.perf_counter()
+            outcomes = await run_batch(
+                loaded,
+                tasks,
+                work / "batch",
+                client=client,
+                catalog=catalog,
+                tools=tools,
+                outputs=outputs,
+                memory=memory,
+                concurrency=concurrency,
+            )
+            batch_s = time.perf_counter() - started
+            tokens = client.ledger.total()
+    evaluation = evaluate_batch(work / "batch", embedder, settings.eval, references)
+    Console().print(batch_table(evaluation))
+    summary = evaluation.summary
+    checks = {
+        "every paper complete": summary.complete == len(tasks),
+        "0 dangling citations": summary.dangling == 0,
+        **{
+            f"{name} >= {target}": (getattr(summary, name) or 0.0) >= target
+            for name, target in TARGETS.items()
+        },
+        f"batch under {TIME_LIMIT_S // 60} min": batch_s < TIME_LIMIT_S,
+    }
+    table = Table(title=f"issue #12 targets ({len(tasks)} topics, batch {batch_s:.0f} s)")
+    table.add_column("target")
+    table.add_column("met", justify="center")
+    for name, met in checks.items():
+        table.add_row(name, "yes" if met else "[red]NO[/]")
+    Console().print(table)
+    return {
+        "machine": platform.platform(),
+        "batch_dir": str(work / "batch"),
+        "batch_s": round(batch_s, 1),
+        "failed_tasks": [o.id for o in outcomes if o.status != "succeeded"],
+        "prompt_tokens": tokens.prompt_tokens,
+        "completion_tokens": tokens.completion_tokens,
+        "summary": summary.model_dump(),
+        "checks": checks,
+        "papers": [t.model_dump(mode="json") for t in evaluation.tasks],
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--topics", help="Comma-separated topic folder names (default: all).")
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    row = asyncio.run(main(args.topics.split(",") if args.topics else None, args.concurrency))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(row, indent=2))
+    print(f"wrote {RESULTS}")

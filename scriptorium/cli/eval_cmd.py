@@ -1,0 +1,100 @@
+"""`scriptorium eval`: measure papers from their run folders (nothing in them is changed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from ..evaluation import evaluate_batch, evaluate_paper, load_paper, load_reference
+from ..evaluation.batch import TaskEval
+from ..evaluation.corpus import CorpusStores
+from ..evaluation.paper import EvaluationError
+from ..evaluation.reference import ReferenceOutline
+from ..evaluation.report import batch_table, paper_report
+from ..fileio import write_json_atomic
+from ..memory import LocalEmbedder
+from ..workflows.batch import read_manifest
+from ._common import console, settings_from
+
+eval_app = typer.Typer(
+    help="Measure paper quality: citations, support, grounding, coverage.", no_args_is_help=True
+)
+
+_REFERENCE_SUFFIXES = (".md", ".yaml", ".yml", ".json")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("paper")
+def paper(
+    ctx: typer.Context,
+    run_dir: Annotated[Path, typer.Argument(help="A paper run folder.")],
+    reference: Annotated[
+        Path | None, typer.Option(help="Reference outline (Markdown ## headings, or YAML/JSON).", exists=True)
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path("eval.json"),
+) -> None:
+    """Completeness, citations, support, grounding, coverage, repetition and drift of one paper."""
+    settings = settings_from(ctx)
+    outline = load_reference(reference) if reference else None
+    data = load_paper(run_dir)
+    embedder = LocalEmbedder()
+    with console.status("embedding and scoring…"), CorpusStores(embedder) as stores:
+        result = evaluate_paper(
+            run_dir, embedder, stores.search_for(data, run_dir), settings.eval, reference=outline, paper=data
+        )
+    console.print(paper_report(result))
+    write_json_atomic(out, result.model_dump(mode="json"))
+    console.print(f"[dim]wrote {out}[/]")
+
+
+@eval_app.command("batch")
+def batch(
+    ctx: typer.Context,
+    batch_dir: Annotated[Path, typer.Argument(help="A batch folder (made by `scriptorium batch`).")],
+    references: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of reference outlines named after the tasks (<task id>.md/.yaml/.json).",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path("eval.json"),
+) -> None:
+    """Every paper of a batch, and the batch's means."""
+    settings = settings_from(ctx)
+    _, tasks = read_manifest(batch_dir)
+    outlines = _references(references, [t.id for t in tasks]) if references else {}
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
+        bar = progress.add_task("evaluating papers", total=len(tasks))
+
+        def advance(task: TaskEval) -> None:
+            progress.update(bar, advance=1, description=f"evaluated {task.task}")
+
+        result = evaluate_batch(batch_dir, LocalEmbedder(), settings.eval, outlines, on_task=advance)
+    console.print(batch_table(result))
+    write_json_atomic(out, result.model_dump(mode="json"))
+    console.print(f"[dim]wrote {out}[/]")
+
+
+def _references(folder: Path, task_ids: list[str]) -> dict[str, ReferenceOutline]:
+    found = {}
+    for task_id in task_ids:
+        for suffix in _REFERENCE_SUFFIXES:
+            if (folder / f"{task_id}{suffix}").is_file():
+                found[task_id] = load_reference(folder / f"{task_id}{suffix}")
+                break
+    if not found:
+        raise EvaluationError(
+            f"no reference outline in {folder} is named after a task of this batch",
+            hint=f"name them after the task ids, e.g. {task_ids[0] if task_ids else 't1'}.md",
+        )
+    return found

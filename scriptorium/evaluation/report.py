@@ -1,0 +1,131 @@
+"""Tables of evaluations, for the terminal."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+
+from .batch import BatchEval
+from .scoring import PaperEval
+
+__all__ = ["batch_table", "paper_report"]
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def paper_report(result: PaperEval, *, details: int = 5) -> RenderableType:
+    t = result.thresholds
+    table = Table(title=f"{result.title}  [dim]({result.run_dir})[/]", show_header=False)
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    table.add_column("what it counts", style="dim")
+    rows = [
+        (
+            "sections written",
+            f"{result.sections_written}/{result.sections_planned}",
+            "planned in the outline",
+        ),
+        ("empty / truncated", f"{len(result.empty_sections)} / {len(result.truncated_sections)}", ""),
+        ("sentences", str(result.sentences), "3 words or more"),
+        ("citations", str(result.citations), f"{len(result.dangling)} dangling"),
+        ("cited share", _pct(result.cited_share), "sentences carrying a resolved citation"),
+        (
+            "supported",
+            _pct(result.supported_share),
+            f"cited sentences with cosine >= {t.support_threshold} to a cited chunk",
+        ),
+        (
+            "grounded",
+            _pct(result.grounded_share),
+            f"sentences with cosine >= {t.grounding_threshold} to a corpus sentence",
+        ),
+        ("heading soft recall", _pct(result.heading_soft_recall), "vs the reference outline"),
+        (
+            "repeated",
+            _pct(result.repeated_share),
+            f"sentences in a pair with cosine >= {t.duplicate_threshold}",
+        ),
+        (
+            "topic similarity",
+            _pct(result.topic_similarity_mean),
+            f"{len(result.drifting_sections)} sections below {t.drift_threshold}",
+        ),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    parts: list[RenderableType] = [table]
+    lists: list[tuple[str, list[str]]] = [
+        ("dangling citation keys", result.dangling),
+        ("empty sections", result.empty_sections),
+        ("truncated sections", result.truncated_sections),
+        (
+            "unsupported sentences",
+            [f"{u.score:.2f} [{', '.join(u.keys)}] {u.sentence}" for u in result.unsupported],
+        ),
+        ("ungrounded sentences", [f"{u.score:.2f} {u.sentence}" for u in result.ungrounded]),
+        ("drifting sections", result.drifting_sections),
+        (
+            "near-duplicate sentences",
+            [f"{d.score:.2f} {d.first} | {d.second}" for d in result.near_duplicates],
+        ),
+    ]
+    for label, items in lists:
+        if items:
+            listing = Table(
+                title=f"{label} ({len(items)})", show_header=False, title_justify="left", box=None
+            )
+            listing.add_column(overflow="fold")
+            for item in items[:details]:
+                listing.add_row(item)
+            if len(items) > details:
+                listing.add_row(f"[dim]… {len(items) - details} more in the JSON report[/]")
+            parts.append(listing)
+    return Group(*parts)
+
+
+def batch_table(result: BatchEval) -> Table:
+    table = Table(title=f"paper quality  [dim]({result.batch_dir})[/]")
+    for column in (
+        "task",
+        "complete",
+        "dangling",
+        "cited",
+        "supported",
+        "grounded",
+        "recall",
+        "repeated",
+        "topic sim.",
+    ):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for task in result.tasks:
+        p = task.paper
+        if p is None:
+            table.add_row(task.task, f"[red]{task.error}[/]", *[""] * 7)
+            continue
+        table.add_row(
+            task.task,
+            "yes" if p.complete else "[red]no[/]",
+            str(len(p.dangling)),
+            _pct(p.cited_share),
+            _pct(p.supported_share),
+            _pct(p.grounded_share),
+            _pct(p.heading_soft_recall),
+            _pct(p.repeated_share),
+            _pct(p.topic_similarity_mean),
+        )
+    s = result.summary
+    table.add_section()
+    table.add_row(
+        f"[bold]all ({s.evaluated}/{s.papers})[/]",
+        f"{s.complete}/{s.papers}",
+        str(s.dangling),
+        _pct(s.cited_share),
+        _pct(s.supported_share),
+        _pct(s.grounded_share),
+        _pct(s.heading_soft_recall),
+        _pct(s.repeated_share),
+        _pct(s.topic_similarity),
+    )
+    return table
