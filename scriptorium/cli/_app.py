@@ -13,7 +13,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from ..errors import ScriptoriumError
-from . import agents, batch, chat, config_cmd, eval_cmd, ingest, run, serve, workflows_cmd
+from . import agents, batch, chat, config_cmd, eval_cmd, ingest, run, serve, tui_cmd, workflows_cmd
 
 err_console = Console(stderr=True)
 
@@ -67,6 +67,7 @@ run.register(app)
 batch.register(app)
 workflows_cmd.register(app)
 eval_cmd.register(app)
+tui_cmd.register(app)
 
 
 def main() -> None:

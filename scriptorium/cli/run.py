@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +14,7 @@ from rich.table import Table
 from ..agents import AgentCatalog, OutputRegistry, default_outputs
 from ..config import Settings
 from ..errors import ConfigError
-from ..events import Event, StepFailed, StepFinished
+from ..events import Event, EventSink, StepFailed, StepFinished
 from ..serving import Endpoint, ModelClient
 from ..tools import ToolRegistry, default_registry
 from ..workflows import (
@@ -67,6 +69,7 @@ def run(
     runs_dir: Annotated[Path | None, typer.Option(help="Where run folders go (default: ./runs).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Resume the run in this folder.", exists=True)] = None,
     force: Annotated[bool, typer.Option(help="Resume even though the workflow or agents changed.")] = False,
+    tui: Annotated[bool, typer.Option("--tui", help="Watch the run in the terminal UI.")] = False,
 ) -> None:
     """Run a workflow; by default the paper-writing assistant (`--topic` required)."""
     settings = settings_from(ctx)
@@ -92,13 +95,16 @@ def run(
     console.print(f"[dim]model {endpoint.model} at {endpoint.base_url}[/]")
     run_dir = resume or new_run_dir(runs_dir or settings.project_dir / "runs", loaded.spec.name)
     console.print(f"run folder: {run_dir}")
+    start = partial(
+        _run, settings, loaded, run_dir, endpoint, catalog, tools, outputs, given, corpus, resume, force
+    )
     try:
-        outcome = asyncio.run(
-            _run(settings, loaded, run_dir, endpoint, catalog, tools, outputs, given, corpus, resume, force)
-        )
+        outcome = _run_in_tui(start, run_dir) if tui else asyncio.run(start(sinks=[_Progress()]))
     except KeyboardInterrupt:
+        outcome = None
+    if outcome is None:
         console.print(f"[yellow]interrupted[/]; resume with: scriptorium run --resume {run_dir}")
-        raise typer.Exit(130) from None
+        raise typer.Exit(130)
     result = outcome.result
     table = Table(show_header=False, box=None)
     table.add_row("status", f"[{'green' if result.status == 'succeeded' else 'red'}]{result.status}[/]")
@@ -129,6 +135,7 @@ async def _run(
     corpus: list[Path] | None,
     resume: Path | None,
     force: bool,
+    sinks: list[EventSink],
 ) -> RunOutcome:
     async with project_memory(settings, corpus) as store, ModelClient(endpoint, settings.client) as client:
         return await run_workflow(
@@ -142,8 +149,19 @@ async def _run(
             inputs=given,
             resume=resume is not None,
             force=force,
-            sinks=[_Progress()],
+            sinks=sinks,
         )
+
+
+def _run_in_tui(start: Callable[..., Awaitable[RunOutcome]], run_dir: Path) -> RunOutcome | None:
+    """The run as a worker of the terminal UI; None when the UI was left before it ended (the run
+    is then cancelled, and resumable)."""
+    from ..tui import LiveSource, ScriptoriumTUI
+
+    live = LiveSource()
+    app = ScriptoriumTUI(run_dir, live=live, work=lambda: start(sinks=[live]))
+    app.run()
+    return app.result if isinstance(app.result, RunOutcome) else None
 
 
 def _recorded_workflow(run_dir: Path) -> Path:

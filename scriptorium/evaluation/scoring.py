@@ -96,10 +96,11 @@ def evaluate_paper(
     paper = paper or load_paper(run_dir)
     cache = _Embeddings(embedder)
     rows = [
-        (section.heading, strip_markers(s.text), s.citations)
+        (section.heading, text, citations)
         for section in paper.sections
-        for s in section.sentences
-        if words(strip_markers(s.text)) >= 3
+        for entry in section.sentences
+        for text, citations in _split(entry.text, entry.citations)
+        if words(text) >= 3
     ]
     texts = [text for _, text, _ in rows]
     vectors = cache.many(texts)
@@ -198,6 +199,12 @@ def evaluate_paper(
         topic_similarity_mean=round(sum(similarities) / len(similarities), 4) if similarities else None,
         thresholds=settings,
     )
+
+
+def _split(text: str, citations: list[str]) -> list[tuple[str, list[str]]]:
+    """An entry holding several sentences is several sentences; its markers follow the last."""
+    parts = split_sentences(strip_markers(text)) or [""]
+    return [(part, citations if i == len(parts) - 1 else []) for i, part in enumerate(parts)]
 
 
 def _share(part: int, whole: int) -> float:

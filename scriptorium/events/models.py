@@ -19,6 +19,7 @@ __all__ = [
     "MemoryHit",
     "MemoryHits",
     "MemoryQuery",
+    "ModelFailed",
     "ModelRequest",
     "ModelResponse",
     "RunFailed",
@@ -114,6 +115,14 @@ class ModelResponse(_Base):
     latency_s: float
 
 
+class ModelFailed(_Base):
+    """A request given up on (after its retries): it is no longer in flight."""
+
+    kind: Literal["model_failed"] = "model_failed"
+    request_id: str
+    error: str
+
+
 class ToolCall(_Base):
     kind: Literal["tool_call"] = "tool_call"
     call_id: str
@@ -181,6 +190,7 @@ Event = Annotated[
     | ModelRequest
     | TokenDelta
     | ModelResponse
+    | ModelFailed
     | ToolCall
     | ToolResult
     | ToolError

@@ -35,7 +35,7 @@ from ..errors import (
     ServerOverloaded,
     StructuredOutputError,
 )
-from ..events import ModelRequest, ModelResponse, TokenDelta, active_bus
+from ..events import ModelFailed, ModelRequest, ModelResponse, TokenDelta, active_bus
 from .usage import UsageLedger
 
 __all__ = [
@@ -210,7 +210,7 @@ class ModelClient:
                     failure: openai.APIError = exc
                 else:
                     return self._finish(caller, completion, started, request_id)
-            await self._before_retry(failure, attempt, caller)
+            await self._before_retry(failure, attempt, caller, request_id)
             attempt += 1
 
     async def stream(
@@ -248,7 +248,7 @@ class ModelClient:
                     async for item in self._consume(chunks, caller, started, request, request_id):
                         yield item
                     return
-            await self._before_retry(failure, attempt, caller)
+            await self._before_retry(failure, attempt, caller, request_id)
             attempt += 1
 
     async def structured(
@@ -459,7 +459,10 @@ class ModelClient:
                         yield TextDelta(choice.delta.content)
         except openai.APIError as exc:
             self.ledger.record_failure(caller)
-            raise self._translate(exc) from exc
+            error = self._translate(exc)
+            if bus is not None and request_id is not None:
+                bus.emit(ModelFailed(request_id=request_id, error=error.message))
+            raise error from exc
         finally:
             await chunks.close()
         result = ChatResult(
@@ -493,12 +496,17 @@ class ModelClient:
                 )
             )
 
-    async def _before_retry(self, failure: openai.APIError, attempt: int, caller: str) -> None:
+    async def _before_retry(
+        self, failure: openai.APIError, attempt: int, caller: str, request_id: str | None
+    ) -> None:
         """Raise the translated error if `failure` is final; otherwise wait out the backoff."""
         error = self._translate(failure)
         retryable = isinstance(error, EndpointUnreachable | ServerOverloaded)
         if not retryable or attempt >= self.settings.max_retries:
             self.ledger.record_failure(caller)
+            bus = active_bus() if request_id else None
+            if bus is not None and request_id is not None:
+                bus.emit(ModelFailed(request_id=request_id, error=error.message))
             raise error from failure
         delay = self._backoff(attempt, failure)
         log.warning(

@@ -14,9 +14,12 @@ import logging
 from dataclasses import dataclass
 
 from ..errors import RequestRejected, StructuredOutputError
+from ..events import scope
 from .client import ModelClient
 
-__all__ = ["CapabilityProfile", "probe"]
+__all__ = ["PROBE_AGENT", "CapabilityProfile", "probe"]
+
+PROBE_AGENT = "endpoint-probe"
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,8 @@ async def probe(client: ModelClient, *, refresh: bool = False) -> CapabilityProf
 
 async def _probe(client: ModelClient) -> CapabilityProfile:
     models, context = await _models(client)
-    json_ok, tools_ok = await asyncio.gather(_json_schema_works(client), _tool_calls_work(client))
+    with scope(agent=PROBE_AGENT):  # its requests show in a trace as the probe's, not an agent's
+        json_ok, tools_ok = await asyncio.gather(_json_schema_works(client), _tool_calls_work(client))
     return CapabilityProfile(
         base_url=client.endpoint.base_url,
         model=client.endpoint.model,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import ToolError, ToolUnavailable
@@ -228,7 +229,7 @@ async def check_draft(args: CheckArgs, ctx: ToolContext) -> DraftCheck:
             source=row.source or row.passage or "(no such passage)",
         )
         for row, score in zip(rows, scores, strict=True)
-        if not score.passes(args.min_support, args.min_closeness)
+        if not (row.whole and score.passes(args.min_support, args.min_closeness))
     ]
     seen: set[str] = set()
     repeated = []
@@ -287,7 +288,8 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
     checks: list[CitationCheck] = []
     dropped: list[CitationCheck] = []
     sections: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    said: list[NDArray[np.float32]] = []
+    """Embeddings of the sentences already in the paper: no sentence is said twice."""
     extracted = 0
     for plan, draft in zip(args.evidence, args.drafts, strict=True):
         rows = [_resolve(s, plan) for s in (draft.sentences if draft else []) if s.text.strip()]
@@ -301,31 +303,17 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
             if hit is None:
                 row.cite = None
         scores = await asyncio.to_thread(_score_rows, store.embedder, rows)
-        kept: list[tuple[str, str | None, float]] = []
-        for row, score in zip(rows, scores, strict=True):
-            if score.passes(args.min_support, args.min_closeness):
-                choice: tuple[str, str | None, float] | None = (row.text, row.cite, score.support)
-            elif row.source and (score.source_support or -1.0) >= args.min_support:
-                choice = (row.source, row.cite, score.source_support or 0.0)  # the evidence itself
-                extracted += 1
-            else:
-                choice = None
-            check = CitationCheck(
-                section=plan.heading,
-                sentence=choice[0] if choice else row.text,
-                keys=[row.cite] if row.cite else [],
-                support=round(choice[2] if choice else score.support, 4),
-            )
+        choices = [_choose(row, score, args) for row, score in zip(rows, scores, strict=True)]
+        for row, score, choice in zip(rows, scores, choices, strict=True):
             if choice is None:
-                dropped.append(check)
-            elif choice[0].lower() not in seen:  # a sentence said once is enough
-                seen.add(choice[0].lower())
-                kept.append(choice)
-                checks.append(check)
-        if not kept and rows and draft is not None:  # never empty a written section
-            best = max(zip(rows, scores, strict=True), key=lambda pair: pair[1].support)
-            kept.append((best[0].text, best[0].cite, best[1].support))
-        sentences = [{"text": text, "citations": [cite] if cite else []} for text, cite, _ in kept]
+                dropped.append(_check(plan.heading, row.text, row.cite, score.support))
+        candidates = [c for c in choices if c is not None] or _best_effort(rows, scores)
+        kept = await asyncio.to_thread(_distinct, store.embedder, candidates, said)
+        for choice in candidates:
+            check = _check(plan.heading, choice.text, choice.cite, choice.support)
+            (checks if any(choice is k for k in kept) else dropped).append(check)
+        extracted += sum(c.extracted for c in kept)
+        sentences = [{"text": c.text, "citations": [c.cite] if c.cite else []} for c in kept]
         sections.append({"heading": plan.heading, "paragraphs": _paragraphs(sentences)})
     chunks = {key: hit.text for key, hit in found.items() if hit is not None}
 
@@ -404,6 +392,65 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
     )
 
 
+@dataclass(frozen=True)
+class _Choice:
+    """What a drafted sentence becomes in the paper."""
+
+    text: str
+    cite: str | None
+    support: float
+    extracted: bool
+    """The evidence sentence itself, because the restatement strayed."""
+
+
+def _choose(row: _Row, score: _Score, args: AssembleArgs) -> _Choice | None:
+    if row.whole and score.passes(args.min_support, args.min_closeness):
+        return _Choice(row.text, row.cite, score.support, extracted=False)
+    if row.source and score.source_support is not None and score.source_support >= args.min_support:
+        return _Choice(row.source, row.cite, score.source_support, extracted=True)
+    return None
+
+
+def _best_effort(rows: list[_Row], scores: list[_Score]) -> list[_Choice]:
+    """A written section is never emptied: its best whole sentence, or best picked evidence."""
+    options = [
+        _Choice(r.text, r.cite, sc.support, False) for r, sc in zip(rows, scores, strict=True) if r.whole
+    ]
+    options += [
+        _Choice(r.source, r.cite, sc.source_support, True)
+        for r, sc in zip(rows, scores, strict=True)
+        if r.source and sc.source_support is not None
+    ]
+    return [max(options, key=lambda c: c.support)] if options else []
+
+
+def _distinct(embedder: Any, choices: list[_Choice], said: list[NDArray[np.float32]]) -> list[_Choice]:
+    """`choices` less those (near) equal to a sentence already said; `said` grows. At least one
+    is kept, so a section is not emptied by its neighbours."""
+    if not choices:
+        return []
+    vectors = embedder.embed([c.text for c in choices])
+    kept = []
+    for choice, vector in zip(choices, vectors, strict=True):
+        if all(float(vector @ other) < _NEAR_DUPLICATE for other in said):
+            kept.append(choice)
+            said.append(vector)
+    if not kept:
+        kept.append(choices[0])
+        said.append(vectors[0])
+    return kept
+
+
+def _check(section: str, text: str, cite: str | None, support: float) -> CitationCheck:
+    return CitationCheck(
+        section=section, sentence=text, keys=[cite] if cite else [], support=round(support, 4)
+    )
+
+
+_NEAR_DUPLICATE = 0.9
+"""Cosine at which two sentences say the same (the eval's default duplicate threshold)."""
+
+
 @dataclass
 class _Row:
     """A drafted sentence resolved against its section's evidence."""
@@ -413,6 +460,11 @@ class _Row:
     passage: str | None
     source: str | None
     """The evidence sentence it picked, if any."""
+
+    @property
+    def whole(self) -> bool:
+        """Ends like a sentence (a fragment is never printed as one)."""
+        return self.text.endswith((".", "!", "?", '."', '?"', '!"'))
 
 
 @dataclass(frozen=True)
@@ -466,9 +518,9 @@ def _passage_sentences(text: str, most: int = 6) -> list[str]:
 
 
 def _sentence(text: str) -> str:
-    """One sentence as printed: single spaces, ending in punctuation."""
-    text = " ".join(strip_markers(text).split())
-    return text if not text or text.endswith((".", "!", "?")) else text.rstrip(",;:") + "."
+    """One sentence as printed: the first of the text (a tiny model runs on past it), single spaces."""
+    sentences = split_sentences(" ".join(strip_markers(text).split()))
+    return sentences[0] if sentences else ""
 
 
 def _paragraphs(sentences: list[dict[str, Any]], size: int = 4) -> list[list[dict[str, Any]]]:
