@@ -28,6 +28,7 @@ __all__ = [
     "ClientSettings",
     "EvalSettings",
     "MemorySettings",
+    "OtelSettings",
     "ServerSettings",
     "Settings",
     "load_settings",
@@ -105,6 +106,15 @@ class EvalSettings(BaseModel):
     """A section less similar than this to the topic is reported as drifting."""
 
 
+class OtelSettings(BaseModel):
+    """An OpenTelemetry export of every run's spans; off unless an endpoint is set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str | None = Field(default=None, pattern=r"^https?://")
+    """An OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (spans go to its /v1/traces)."""
+
+
 class Settings(BaseSettings):
     """Everything configurable, from every source, validated."""
 
@@ -134,6 +144,7 @@ class Settings(BaseSettings):
     client: ClientSettings = Field(default_factory=ClientSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
+    otel: OtelSettings = Field(default_factory=OtelSettings)
 
     @field_validator("base_url")
     @classmethod

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from ..config import Settings, load_settings
+from ..events import EventSink
 from ..memory import MemoryStore, open_store
 from ..serving.client import Endpoint
 from ..serving.endpoint import resolve_endpoint
@@ -45,6 +46,21 @@ def ask(label: str) -> str | None:
             return None
         if text:
             return text
+
+
+@contextmanager
+def telemetry(settings: Settings) -> Iterator[list[EventSink]]:
+    """The OpenTelemetry sink when `[otel] endpoint` is set (none otherwise); flushed at exit."""
+    if not settings.otel.endpoint:
+        yield []
+        return
+    from ..events.otel import OtelSink, otlp_tracer
+
+    tracer, provider = otlp_tracer(settings.otel.endpoint)
+    try:
+        yield [OtelSink(tracer)]
+    finally:
+        provider.shutdown()
 
 
 @asynccontextmanager

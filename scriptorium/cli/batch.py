@@ -17,7 +17,7 @@ from ..serving import ModelClient
 from ..tools import default_registry
 from ..workflows import find_workflow, load_workflow
 from ..workflows.batch import TaskOutcome, load_tasks, read_manifest, run_batch
-from ._common import console, endpoint_for, project_memory, settings_from
+from ._common import console, endpoint_for, project_memory, settings_from, telemetry
 
 
 def register(app: typer.Typer) -> None:
@@ -80,18 +80,20 @@ def batch(
                         progress.console.print(f"[red]✗[/] {outcome.id}: {outcome.error}", soft_wrap=True)
 
                 async with ModelClient(endpoint, settings.client) as client:
-                    return await run_batch(
-                        loaded,
-                        tasks,
-                        batch_dir,
-                        client=client,
-                        catalog=catalog,
-                        tools=tools,
-                        outputs=outputs,
-                        memory=store,
-                        concurrency=concurrency,
-                        on_task=done,
-                    )
+                    with telemetry(settings) as exporters:
+                        return await run_batch(
+                            loaded,
+                            tasks,
+                            batch_dir,
+                            client=client,
+                            catalog=catalog,
+                            tools=tools,
+                            outputs=outputs,
+                            memory=store,
+                            concurrency=concurrency,
+                            on_task=done,
+                            sinks=exporters,
+                        )
 
     try:
         outcomes = asyncio.run(go())

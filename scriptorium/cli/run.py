@@ -28,7 +28,7 @@ from ..workflows import (
 )
 from ..workflows.checkpoint import Checkpoint
 from ..workflows.inputs import parse_cli_value
-from ._common import console, endpoint_for, project_memory, settings_from
+from ._common import console, endpoint_for, project_memory, settings_from, telemetry
 
 
 def register(app: typer.Typer) -> None:
@@ -137,20 +137,24 @@ async def _run(
     force: bool,
     sinks: list[EventSink],
 ) -> RunOutcome:
-    async with project_memory(settings, corpus) as store, ModelClient(endpoint, settings.client) as client:
-        return await run_workflow(
-            loaded,
-            run_dir,
-            client=client,
-            catalog=catalog,
-            tools=tools,
-            outputs=outputs,
-            memory=store,
-            inputs=given,
-            resume=resume is not None,
-            force=force,
-            sinks=sinks,
-        )
+    async with (
+        project_memory(settings, corpus) as store,
+        ModelClient(endpoint, settings.client) as client,
+    ):
+        with telemetry(settings) as exporters:
+            return await run_workflow(
+                loaded,
+                run_dir,
+                client=client,
+                catalog=catalog,
+                tools=tools,
+                outputs=outputs,
+                memory=store,
+                inputs=given,
+                resume=resume is not None,
+                force=force,
+                sinks=[*sinks, *exporters],
+            )
 
 
 def _run_in_tui(start: Callable[..., Awaitable[RunOutcome]], run_dir: Path) -> RunOutcome | None:

@@ -1,0 +1,73 @@
+"""The OpenTelemetry sink, fed the recorded trace of a real paper run, into the SDK's in-memory
+exporter (no collector, no socket)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+from scriptorium.config import load_settings
+from scriptorium.events import ModelRequest, ModelResponse, StepStarted, ToolCall, read_trace
+from scriptorium.events.otel import OtelSink
+
+RECORDED = Path(__file__).parents[1] / "data" / "runs" / "paper" / "trace.jsonl"
+
+
+def test_a_run_becomes_nested_spans_with_genai_attributes() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    sink = OtelSink(provider.get_tracer("test"))
+    events = [e for e in read_trace(RECORDED)]
+    for event in events:
+        sink.handle(event)  # type: ignore[arg-type]
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    finished = exporter.get_finished_spans()
+    steps = [e for e in events if isinstance(e, StepStarted)]
+    requests = [e for e in events if isinstance(e, ModelRequest)]
+    tools = [e for e in events if isinstance(e, ToolCall)]
+    assert len(finished) == 1 + len(steps) + len(requests) + len(tools)  # every span ended
+    run = spans["workflow paper"]
+    assert run.parent is None
+    assert spans["step draft"].parent.span_id == run.context.span_id  # type: ignore[union-attr]
+    assert spans["step draft[0]"].parent.span_id == spans["step draft"].context.span_id  # type: ignore[union-attr]
+    chats = [s for s in finished if s.name.startswith("chat ")]
+    usage = sum(
+        s.attributes["gen_ai.usage.output_tokens"]
+        for s in chats
+        if "gen_ai.usage.output_tokens" in s.attributes
+    )  # type: ignore[misc,operator]
+    assert usage == sum(e.completion_tokens for e in events if isinstance(e, ModelResponse))
+    writer = next(s for s in chats if s.attributes.get("gen_ai.agent.name") == "writer")
+    assert (
+        writer.attributes["gen_ai.operation.name"] == "chat" and writer.attributes["gen_ai.system"] == "vllm"
+    )
+    assert writer.parent is not None and spans_by_id(finished)[writer.parent.span_id].name.startswith(
+        "step draft["
+    )
+    failed = [s for s in chats if s.status.status_code == StatusCode.ERROR]
+    assert len(failed) == 1  # the endpoint probe's refused tool-call test
+    tool = next(s for s in finished if s.name == "execute_tool survey_sources")
+    assert tool.attributes["gen_ai.tool.name"] == "survey_sources"
+    assert run.start_time == int(events[0].ts.timestamp() * 1e9)  # type: ignore[union-attr]
+
+
+def spans_by_id(spans: object) -> dict[int, object]:
+    return {s.context.span_id: s for s in spans}  # type: ignore[attr-defined]
+
+
+def test_export_is_off_unless_an_endpoint_is_set() -> None:
+    assert load_settings().otel.endpoint is None
+    assert load_settings(otel={"endpoint": "http://127.0.0.1:4318"}).otel.endpoint == "http://127.0.0.1:4318"
+
+
+def test_the_otlp_exporter_is_built_from_the_installed_packages() -> None:
+    from scriptorium.events.otel import otlp_tracer
+
+    tracer, provider = otlp_tracer("http://127.0.0.1:9")  # nothing listens; no span is exported
+    assert tracer is not None
+    provider.shutdown()
