@@ -123,18 +123,22 @@ async def main(tasks: int, concurrency: int, sections: int) -> dict[str, float]:
     )
     queue = list(sent)
     generated = 0
-    known = {"model", "messages", "max_tokens", "temperature", "response_format"}
+    known = {"model", "messages", "max_tokens", "temperature", "response_format", "stream", "stream_options"}
 
     async def worker() -> None:
         nonlocal generated
         while queue:
             body = queue.pop()
-            completion = await bare.chat.completions.create(
+            reply: Any = await bare.chat.completions.create(
                 **{k: v for k, v in body.items() if k in known},
                 extra_body={k: v for k, v in body.items() if k not in known},
             )
-            count = completion.usage.completion_tokens if completion.usage else 0
-            generated += count
+            if body.get("stream"):  # streamed like the workflow's (its trace shows tokens as they come)
+                async for chunk in reply:
+                    if chunk.usage is not None:
+                        generated += chunk.usage.completion_tokens
+            elif reply.usage is not None:
+                generated += reply.usage.completion_tokens
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))

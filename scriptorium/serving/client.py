@@ -55,6 +55,7 @@ ChatMessage = Mapping[str, Any]
 OutputT = TypeVar("OutputT", bound=BaseModel)
 ValueT = TypeVar("ValueT")
 
+_DELTA_EVERY_S = 0.1
 _TRACE_CHARS = 2000  # a traced message is shortened to this; the trace is for people, not replay
 _CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+) tokens")
 _PROMPT_TOKENS = re.compile(r"(\d+) input tokens")
@@ -348,7 +349,7 @@ class ModelClient:
             max_tokens = bound
         conversation = list(messages)
         for round_ in range(2 if repair else 1):
-            result = await self.chat(
+            result = await self._complete(
                 conversation,
                 caller=caller,
                 model=model,
@@ -430,6 +431,35 @@ class ModelClient:
         self._account(caller, result, request_id)
         return result
 
+    async def _complete(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        caller: str,
+        model: str | None,
+        temperature: float | None,
+        max_tokens: int | None,
+        response_format: Mapping[str, Any] | None,
+        extra_body: Mapping[str, Any] | None,
+    ) -> ChatResult:
+        """One whole reply; streamed when a trace is listening, so its tokens show as they come."""
+        options: dict[str, Any] = {
+            "caller": caller,
+            "model": model,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "response_format": response_format,
+            "extra_body": extra_body,
+        }
+        if active_bus() is None:
+            return await self.chat(messages, **options)
+        final: ChatResult | None = None
+        async for item in self.stream(messages, **options):
+            if isinstance(item, ChatResult):
+                final = item
+        assert final is not None  # stream() always ends with the result
+        return final
+
     async def _consume(
         self,
         chunks: openai.AsyncStream[ChatCompletionChunk],
@@ -441,6 +471,10 @@ class ModelClient:
         model = str(request["model"])
         bus = active_bus() if request_id else None
         parts: list[str] = []
+        unsent = ""
+        """Text not yet in a TokenDelta: deltas are sent at most every _DELTA_EVERY_S, so a trace
+        gets a line per burst of tokens, not per token."""
+        sent_at = time.perf_counter()
         finish_reason: str | None = None
         prompt_tokens = completion_tokens = 0
         try:
@@ -454,9 +488,15 @@ class ModelClient:
                         finish_reason = choice.finish_reason
                     if choice.delta.content:
                         parts.append(choice.delta.content)
+                        unsent += choice.delta.content
                         if bus is not None and request_id is not None:
-                            bus.emit(TokenDelta(request_id=request_id, text=choice.delta.content))
+                            now = time.perf_counter()
+                            if now - sent_at >= _DELTA_EVERY_S:
+                                bus.emit(TokenDelta(request_id=request_id, text=unsent))
+                                unsent, sent_at = "", now
                         yield TextDelta(choice.delta.content)
+            if unsent and bus is not None and request_id is not None:
+                bus.emit(TokenDelta(request_id=request_id, text=unsent))
         except openai.APIError as exc:
             self.ledger.record_failure(caller)
             error = self._translate(exc)

@@ -143,17 +143,17 @@ class RunState:
             stream.body += event.text
         elif isinstance(event, ModelResponse):
             self.in_flight.discard(event.request_id)
-            self._streams.pop(event.request_id, None)
             if event.agent:
                 self.tokens_by_agent[event.agent] += event.prompt_tokens + event.completion_tokens
             self._recent.append((event.ts, event.completion_tokens))
-            self._add(
-                event.step_id,
-                event.agent,
-                "reply",
-                f"reply: {event.completion_tokens} tokens in {event.latency_s:.1f}s ({event.finish_reason})",
-                event.text,
+            title = (
+                f"reply: {event.completion_tokens} tokens in {event.latency_s:.1f}s ({event.finish_reason})"
             )
+            stream = self._streams.pop(event.request_id, None)
+            if stream is None:
+                self._add(event.step_id, event.agent, "reply", title, event.text)
+            else:  # the streamed row becomes the reply, where the streaming began
+                stream.kind, stream.title, stream.body = "reply", title, event.text
         elif isinstance(event, ModelFailed):
             self.in_flight.discard(event.request_id)
             self._streams.pop(event.request_id, None)

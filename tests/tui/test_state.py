@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scriptorium.events import CorruptLine, ModelFailed, ModelResponse, StepStarted, read_trace
+from scriptorium.events import (
+    CorruptLine,
+    ModelFailed,
+    ModelRequest,
+    ModelResponse,
+    StepStarted,
+    TokenDelta,
+    read_trace,
+)
 from scriptorium.tui import RunState, TraceTail
 
 from .conftest import RECORDED
@@ -53,3 +61,30 @@ def test_tail_waits_for_a_line_still_being_written_and_reports_corrupt_ones(tmp_
         state.apply(item)
     assert state.corrupt_lines == 1 and state.errors == 1
     assert any(e.kind == "error" and "line 3" in e.title for e in state.entries)
+
+
+def test_a_streamed_reply_grows_in_place_then_becomes_the_reply() -> None:
+    state = RunState()
+    where = {"run_id": "r", "step_id": "write", "agent": "writer"}
+    state.apply(
+        ModelRequest(request_id="q1", model="m", messages=[{"role": "user", "content": "go"}], **where)
+    )
+    state.apply(TokenDelta(request_id="q1", text='{"sent', **where))
+    state.apply(TokenDelta(request_id="q1", text='ences": []}', **where))
+    rows = state.conversation("write")
+    assert [r.kind for r in rows] == ["prompt", "stream"] and rows[1].body == '{"sentences": []}'
+    assert state.in_flight == {"q1"}
+    state.apply(
+        ModelResponse(
+            request_id="q1",
+            text='{"sentences": []}',
+            finish_reason="stop",
+            prompt_tokens=3,
+            completion_tokens=5,
+            latency_s=0.2,
+            **where,
+        )
+    )
+    rows = state.conversation("write")
+    assert [r.kind for r in rows] == ["prompt", "reply"] and rows[1].title.startswith("reply: 5 tokens")
+    assert not state.in_flight and state.tokens_by_agent == {"writer": 8}

@@ -20,7 +20,27 @@ SEARCH = {
 }
 
 
-def reply(content: str) -> httpx.Response:
+def reply(content: str, stream: bool = False) -> httpx.Response:
+    if stream:  # with a trace listening, structured replies are streamed
+        chunks = [
+            {
+                "id": "x",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "m",
+                "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": "stop"}],
+            },
+            {
+                "id": "x",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "m",
+                "choices": [],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+            },
+        ]
+        text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+        return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
     return httpx.Response(
         200,
         json={
@@ -40,8 +60,11 @@ async def test_a_repeated_tool_call_ends_the_tool_loop_with_an_event() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         if body.get("response_format", {}).get("json_schema", {}).get("name") == "next_step":
-            return reply(json.dumps({"action": "memory_search", "arguments": {"query": "lora"}}))
-        return reply("final answer")
+            return reply(
+                json.dumps({"action": "memory_search", "arguments": {"query": "lora"}}),
+                bool(body.get("stream")),
+            )
+        return reply("final answer", bool(body.get("stream")))
 
     client = ModelClient(
         Endpoint("http://m.test/v1", SecretStr("k"), "m"),

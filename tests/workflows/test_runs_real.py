@@ -13,7 +13,16 @@ import pytest
 
 from scriptorium.agents import AgentCatalog, default_outputs
 from scriptorium.config import ClientSettings
-from scriptorium.events import Event, ModelRequest, RunStarted, StepFinished, StepStarted, read_trace
+from scriptorium.events import (
+    Event,
+    ModelRequest,
+    ModelResponse,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+    TokenDelta,
+    read_trace,
+)
 from scriptorium.memory import LocalEmbedder, MemoryStore
 from scriptorium.serving import Endpoint, ModelClient
 from scriptorium.tools import default_registry
@@ -82,6 +91,13 @@ async def test_a_small_workflow_runs_and_leaves_a_complete_run_folder(
     started = [e.step_id for e in events if isinstance(e, StepStarted)]
     assert started == ["plan", "evidence", "write"]  # each waits for what it reads
     assert [e.seq for e in events] == sorted(e.seq for e in events)
+    # Agents' structured replies are streamed into the trace: the deltas spell each reply.
+    replies = {e.request_id: e.text for e in events if isinstance(e, ModelResponse) and e.agent == "writer"}
+    streamed: dict[str, str] = {}
+    for event in events:
+        if isinstance(event, TokenDelta) and event.request_id in replies:
+            streamed[event.request_id] = streamed.get(event.request_id, "") + event.text
+    assert streamed and all(streamed[r].startswith(replies[r]) for r in streamed)
 
 
 async def test_map_items_run_concurrently(endpoint: Endpoint, parts: dict[str, Any], tmp_path: Path) -> None:
