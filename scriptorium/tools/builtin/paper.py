@@ -219,7 +219,7 @@ async def check_draft(args: CheckArgs, ctx: ToolContext) -> DraftCheck:
     if store is None:
         raise ToolUnavailable("checking a draft needs the run's memory (for its embedding model)")
     rows = [_resolve(s, args.evidence) for s in args.draft.sentences if s.text.strip()]
-    scores = await asyncio.to_thread(_score_rows, store.embedder, rows)
+    scores, _ = await asyncio.to_thread(_score_rows, store.embedder, rows)
     unsupported = [
         SentenceSupport(
             sentence=row.text,
@@ -302,13 +302,13 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
             row.passage = hit.text if hit is not None else None  # whole chunk, as eval reads it
             if hit is None:
                 row.cite = None
-        scores = await asyncio.to_thread(_score_rows, store.embedder, rows)
+        scores, vectors = await asyncio.to_thread(_score_rows, store.embedder, rows)
         choices = [_choose(row, score, args) for row, score in zip(rows, scores, strict=True)]
         for row, score, choice in zip(rows, scores, choices, strict=True):
             if choice is None:
                 dropped.append(_check(plan.heading, row.text, row.cite, score.support))
         candidates = [c for c in choices if c is not None] or _best_effort(rows, scores)
-        kept = await asyncio.to_thread(_distinct, store.embedder, candidates, said)
+        kept = _distinct(candidates, vectors, said)
         for choice in candidates:
             check = _check(plan.heading, choice.text, choice.cite, choice.support)
             (checks if any(choice is k for k in kept) else dropped).append(check)
@@ -424,20 +424,23 @@ def _best_effort(rows: list[_Row], scores: list[_Score]) -> list[_Choice]:
     return [max(options, key=lambda c: c.support)] if options else []
 
 
-def _distinct(embedder: Any, choices: list[_Choice], said: list[NDArray[np.float32]]) -> list[_Choice]:
+def _distinct(
+    choices: list[_Choice], vectors: dict[str, NDArray[np.float32]], said: list[NDArray[np.float32]]
+) -> list[_Choice]:
     """`choices` less those (near) equal to a sentence already said; `said` grows. At least one
-    is kept, so a section is not emptied by its neighbours."""
+    is kept, so a section is not emptied by its neighbours. `vectors` are the rows' embeddings
+    (every choice's text is a row's text or picked evidence sentence)."""
     if not choices:
         return []
-    vectors = embedder.embed([c.text for c in choices])
     kept = []
-    for choice, vector in zip(choices, vectors, strict=True):
+    for choice in choices:
+        vector = vectors[choice.text]
         if all(float(vector @ other) < _NEAR_DUPLICATE for other in said):
             kept.append(choice)
             said.append(vector)
     if not kept:
         kept.append(choices[0])
-        said.append(vectors[0])
+        said.append(vectors[choices[0].text])
     return kept
 
 
@@ -492,16 +495,17 @@ def _resolve(sentence: DraftSentence, evidence: Evidence) -> _Row:
     )
 
 
-def _score_rows(embedder: Any, rows: list[_Row]) -> list[_Score]:
+def _score_rows(embedder: Any, rows: list[_Row]) -> tuple[list[_Score], dict[str, NDArray[np.float32]]]:
+    """Each row's scores, and the embedding of every text involved (embedded once, together)."""
     texts = list(dict.fromkeys(t for r in rows for t in (r.text, r.passage, r.source) if t))
     if not texts:
-        return [_Score(-1.0, None, None) for _ in rows]
+        return [_Score(-1.0, None, None) for _ in rows], {}
     vectors = dict(zip(texts, embedder.embed(texts), strict=True))
 
     def cosine(a: str | None, b: str | None) -> float | None:
         return float(np.dot(vectors[a], vectors[b])) if a and b else None
 
-    return [
+    scores = [
         _Score(
             support=cosine(r.text, r.passage) if r.passage else -1.0,  # type: ignore[arg-type]
             closeness=cosine(r.text, r.source),
@@ -509,6 +513,7 @@ def _score_rows(embedder: Any, rows: list[_Row]) -> list[_Score]:
         )
         for r in rows
     ]
+    return scores, vectors
 
 
 def _passage_sentences(text: str, most: int = 6) -> list[str]:
