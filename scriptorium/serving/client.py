@@ -498,11 +498,7 @@ class ModelClient:
             if unsent and bus is not None and request_id is not None:
                 bus.emit(TokenDelta(request_id=request_id, text=unsent))
         except openai.APIError as exc:
-            self.ledger.record_failure(caller)
-            error = self._translate(exc)
-            if bus is not None and request_id is not None:
-                bus.emit(ModelFailed(request_id=request_id, error=error.message))
-            raise error from exc
+            raise self._given_up(caller, request_id, self._translate(exc)) from exc
         finally:
             await chunks.close()
         result = ChatResult(
@@ -536,6 +532,14 @@ class ModelClient:
                 )
             )
 
+    def _given_up(self, caller: str, request_id: str | None, error: EndpointError) -> EndpointError:
+        """Account a request that failed for good, and say so in the trace; returns `error`."""
+        self.ledger.record_failure(caller)
+        bus = active_bus() if request_id else None
+        if bus is not None and request_id is not None:
+            bus.emit(ModelFailed(request_id=request_id, error=error.message))
+        return error
+
     async def _before_retry(
         self, failure: openai.APIError, attempt: int, caller: str, request_id: str | None
     ) -> None:
@@ -543,11 +547,7 @@ class ModelClient:
         error = self._translate(failure)
         retryable = isinstance(error, EndpointUnreachable | ServerOverloaded)
         if not retryable or attempt >= self.settings.max_retries:
-            self.ledger.record_failure(caller)
-            bus = active_bus() if request_id else None
-            if bus is not None and request_id is not None:
-                bus.emit(ModelFailed(request_id=request_id, error=error.message))
-            raise error from failure
+            raise self._given_up(caller, request_id, error) from failure
         delay = self._backoff(attempt, failure)
         log.warning(
             "%s: %s; retry %d/%d in %.2fs",
