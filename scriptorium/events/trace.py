@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from .models import Event, EventAdapter
 
-__all__ = ["CorruptLine", "TraceWriter", "read_trace"]
+__all__ = ["CorruptLine", "TraceWriter", "parse_line", "read_trace"]
 
 
 class TraceWriter:
@@ -50,10 +50,17 @@ def read_trace(path: Path, *, complete_only: bool = True) -> Iterator[Event | Co
         for line_no, line in enumerate(handle, start=1):
             if not line.endswith("\n") and complete_only:
                 return
-            text = line.strip()
-            if not text:
-                continue
-            try:
-                yield EventAdapter.validate_json(text)
-            except ValidationError as exc:
-                yield CorruptLine(line_no, text[:200], str(exc.errors()[0]["msg"]))
+            item = parse_line(line_no, line)
+            if item is not None:
+                yield item
+
+
+def parse_line(line_no: int, line: str) -> Event | CorruptLine | None:
+    """One trace line as its event, a `CorruptLine`, or None when blank."""
+    text = line.strip()
+    if not text:
+        return None
+    try:
+        return EventAdapter.validate_json(text)
+    except ValidationError as exc:
+        return CorruptLine(line_no, text[:200], str(exc.errors()[0]["msg"]))

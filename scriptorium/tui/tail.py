@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from ..events import CorruptLine, Event
-from ..events.models import EventAdapter
+from ..events.trace import parse_line
 
 __all__ = ["TraceTail"]
 
@@ -36,11 +34,7 @@ class TraceTail:
         items: list[Event | CorruptLine] = []
         for raw in lines:
             self._line_no += 1
-            text = raw.decode("utf-8", errors="replace").strip()
-            if not text:
-                continue
-            try:
-                items.append(EventAdapter.validate_json(text))
-            except ValidationError as exc:
-                items.append(CorruptLine(self._line_no, text[:200], str(exc.errors()[0]["msg"])))
+            item = parse_line(self._line_no, raw.decode("utf-8", errors="replace"))
+            if item is not None:
+                items.append(item)
         return items
