@@ -52,4 +52,4 @@ class CorpusStores:
                 )
             self._stores[where] = store
         store = self._stores[where]
-        return lambda text, k: [hit.text for hit in store.query(text, k)]
+        return lambda text, vector, k: [hit.text for hit in store.query(text, k, vector=vector)]

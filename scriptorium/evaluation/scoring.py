@@ -18,8 +18,8 @@ from .reference import ReferenceOutline
 
 __all__ = ["CorpusSearch", "PaperEval", "evaluate_paper"]
 
-CorpusSearch = Callable[[str, int], list[str]]
-"""(sentence, k) -> texts of the k corpus chunks nearest to it."""
+CorpusSearch = Callable[[str, NDArray[np.float32], int], list[str]]
+"""(sentence, its embedding, k) -> texts of the k corpus chunks nearest to it."""
 
 _ENDINGS = (".", "!", "?", '."', ".'", ".)", '?"', '!"')
 
@@ -214,7 +214,7 @@ def _share(part: int, whole: int) -> float:
 def _grounding(vector: NDArray[np.float32], text: str, corpus: CorpusSearch, cache: _Embeddings) -> float:
     """Cosine to the nearest sentence among the corpus chunks nearest to `text`."""
     candidates = [
-        s for chunk in corpus(text, 4) for s in split_sentences(strip_markers(chunk)) if words(s) >= 3
+        s for chunk in corpus(text, vector, 4) for s in split_sentences(strip_markers(chunk)) if words(s) >= 3
     ]
     if not candidates:
         return 0.0

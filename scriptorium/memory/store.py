@@ -22,6 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
+import numpy as np
+from numpy.typing import NDArray
+
 from ..errors import EmbeddingMismatch, MemoryStoreError, StoreLocked
 from ..events import MemoryHit, MemoryHits, MemoryQuery, emit
 from .chunking import split_text
@@ -251,13 +254,21 @@ class MemoryStore:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def query(self, text: str, k: int = 5, sources: Sequence[str] | None = None) -> list[Hit]:
+    def query(
+        self,
+        text: str,
+        k: int = 5,
+        sources: Sequence[str] | None = None,
+        *,
+        vector: NDArray[np.float32] | None = None,
+    ) -> list[Hit]:
+        """The `k` chunks nearest to `text`; pass its embedding as `vector` when already computed."""
         emit(MemoryQuery(query=text, k=k, sources=list(sources) if sources else None))
         where: dict[str, Any] | None = None
         if sources:
             where = {"source": sources[0]} if len(sources) == 1 else {"source": {"$in": list(sources)}}
         result = self._collection.query(
-            query_embeddings=self.embedder.embed([text]),
+            query_embeddings=self.embedder.embed([text]) if vector is None else vector[None, :],
             n_results=k,
             where=where,
             include=["documents", "metadatas", "distances"],
