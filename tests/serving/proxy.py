@@ -56,30 +56,29 @@ class FaultyProxy:
                     self.close_connection = True  # no status line at all: the peer is gone
                     return
                 fail = proxy._enter()
+                # A request leaves the count before its answer is written: once the client has read
+                # the answer it may send the next one, which must not overlap this one in the count.
                 try:
                     length = int(self.headers.get("content-length") or 0)
                     body = self.rfile.read(length) if length else b""
                     if fail:
-                        payload = (
-                            b'{"error": {"message": "injected failure", "code": %d}}' % proxy.fail_status
+                        status = proxy.fail_status
+                        payload = b'{"error": {"message": "injected failure", "code": %d}}' % status
+                        content_type = "application/json"
+                    else:
+                        headers = {
+                            k: v
+                            for k, v in self.headers.items()
+                            if k.lower() in ("authorization", "content-type")
+                        }
+                        upstream = proxy._http.request(
+                            self.command, proxy.upstream + self.path, content=body, headers=headers
                         )
-                        self._answer(proxy.fail_status, payload, "application/json")
-                        return
-                    headers = {
-                        k: v
-                        for k, v in self.headers.items()
-                        if k.lower() in ("authorization", "content-type")
-                    }
-                    upstream = proxy._http.request(
-                        self.command, proxy.upstream + self.path, content=body, headers=headers
-                    )
-                    self._answer(
-                        upstream.status_code,
-                        upstream.content,
-                        upstream.headers.get("content-type", "application/json"),
-                    )
+                        status, payload = upstream.status_code, upstream.content
+                        content_type = upstream.headers.get("content-type", "application/json")
                 finally:
                     proxy._leave()
+                self._answer(status, payload, content_type)
 
             def _answer(self, status: int, payload: bytes, content_type: str) -> None:
                 self.send_response(status)
