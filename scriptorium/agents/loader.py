@@ -9,8 +9,8 @@ models are load-time errors. A project agent with a library agent's name replace
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +222,20 @@ class AgentCatalog:
 
     def names(self) -> list[str]:
         return sorted(self.agents)
+
+    def with_models(self, models: Mapping[str, str]) -> AgentCatalog:
+        """This catalog with the named agents (`*`: every other one) asking for the given served
+        models (fine-tunes); an agent whose YAML names a model or adapter keeps it."""
+        for name in models:
+            if name != "*":
+                self.loaded(name)  # an unknown name is an error, with a suggestion
+        agents = dict(self.agents)
+        for name, loaded in self.agents.items():
+            model = models.get(name, models.get("*"))
+            if model is not None and loaded.spec.requested_model is None:
+                settings = loaded.spec.model.model_copy(update={"adapter": model})
+                agents[name] = replace(loaded, spec=loaded.spec.model_copy(update={"model": settings}))
+        return AgentCatalog(agents)
 
     def get(self, name: str) -> AgentSpec:
         return self.loaded(name).spec

@@ -108,7 +108,9 @@ class AgentRuntime:
         if model is not None and model not in profile.models:
             raise ModelNotServed(
                 f"agent '{spec.name}' asks for model '{model}', which {profile.base_url} does not serve",
-                hint="served: " + ", ".join(profile.models),
+                hint="served: "
+                + ", ".join(profile.models)
+                + f"; a registered fine-tune is served with `scriptorium serve --lora {model}`",
             )
         output_type, output_schema = self._output(spec, OutputContext(tuple(citation_keys), tuple(choices)))
         adapter = ScriptoriumChatClient(

@@ -13,7 +13,19 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from ..errors import ScriptoriumError
-from . import agents, batch, chat, config_cmd, eval_cmd, ingest, run, serve, tui_cmd, workflows_cmd
+from . import (
+    agents,
+    batch,
+    chat,
+    config_cmd,
+    eval_cmd,
+    finetune_cmd,
+    ingest,
+    run,
+    serve,
+    tui_cmd,
+    workflows_cmd,
+)
 
 err_console = Console(stderr=True)
 
@@ -68,6 +80,7 @@ batch.register(app)
 workflows_cmd.register(app)
 eval_cmd.register(app)
 tui_cmd.register(app)
+finetune_cmd.register(app)
 
 
 def main() -> None:

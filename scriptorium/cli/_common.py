@@ -11,11 +11,14 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from ..agents.loader import AgentCatalog
+from ..agents.outputs import OutputRegistry
 from ..config import Settings, load_settings
 from ..events import EventSink
 from ..memory import MemoryStore, open_store
 from ..serving.client import Endpoint
 from ..serving.endpoint import resolve_endpoint
+from ..tools import ToolRegistry
 
 console = Console()
 
@@ -23,6 +26,12 @@ console = Console()
 def settings_from(ctx: typer.Context, **overrides: Any) -> Settings:
     config = (ctx.obj or {}).get("config")
     return load_settings(config, **overrides)
+
+
+def load_catalog(settings: Settings, tools: ToolRegistry, outputs: OutputRegistry) -> AgentCatalog:
+    """The library's agents and the project's, with the fine-tunes settings assign to agents."""
+    catalog = AgentCatalog.load(tools, outputs, [settings.project_dir / "agents"])
+    return catalog.with_models(settings.finetune.agents)
 
 
 def endpoint_for(settings: Settings) -> Endpoint:

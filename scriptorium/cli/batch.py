@@ -11,13 +11,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..agents import AgentCatalog, default_outputs
+from ..agents import default_outputs
 from ..errors import ConfigError
 from ..serving import ModelClient
 from ..tools import default_registry
 from ..workflows import find_workflow, load_workflow
 from ..workflows.batch import TaskOutcome, load_tasks, read_manifest, run_batch
-from ._common import console, endpoint_for, project_memory, settings_from, telemetry
+from ._common import console, endpoint_for, load_catalog, project_memory, settings_from, telemetry
 
 
 def register(app: typer.Typer) -> None:
@@ -42,7 +42,7 @@ def batch(
     """Run a workflow once per task; a failed task is recorded and the others go on."""
     settings = settings_from(ctx)
     tools, outputs = default_registry(), default_outputs()
-    catalog = AgentCatalog.load(tools, outputs, [settings.project_dir / "agents"])
+    catalog = load_catalog(settings, tools, outputs)
     if resume is not None:
         workflow_path, tasks = read_manifest(resume)
         loaded = load_workflow(workflow_path, catalog=catalog, tools=tools, outputs=outputs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -13,11 +14,15 @@ from ..evaluation.batch import TaskEval
 from ..evaluation.corpus import CorpusStores
 from ..evaluation.paper import EvaluationError
 from ..evaluation.reference import ReferenceOutline
-from ..evaluation.report import batch_table, paper_report
+from ..evaluation.report import batch_table, paper_report, roles_table
+from ..evaluation.roles import RoleScores, RolesReport, compare_roles, heldout_loss, loss_entry
 from ..fileio import write_json_atomic
 from ..memory import LocalEmbedder
+from ..serving.client import ModelClient
+from ..serving.finetune.dataset import seed_dataset
+from ..serving.finetune.registry import ModelRegistry
 from ..workflows.batch import read_manifest
-from ._common import console, settings_from
+from ._common import console, endpoint_for, settings_from
 
 eval_app = typer.Typer(
     help="Measure paper quality: citations, support, grounding, coverage.", no_args_is_help=True
@@ -98,3 +103,53 @@ def _references(folder: Path, task_ids: list[str]) -> dict[str, ReferenceOutline
             hint=f"name them after the task ids, e.g. {task_ids[0] if task_ids else 't1'}.md",
         )
     return found
+
+
+@eval_app.command("roles")
+def roles(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option("--model", help="A registered fine-tune.")],
+    limit: Annotated[int | None, typer.Option(help="At most this many held-out rows per role.")] = None,
+    loss: Annotated[bool, typer.Option("--loss/--no-loss", help="Also compute held-out loss (CPU).")] = True,
+    out: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path("eval-roles.json"),
+) -> None:
+    """A fine-tune beside its base on the held-out seed rows: JSON validity, citations, loss."""
+    settings = settings_from(ctx, server={"adapters": [model]})
+    registry = ModelRegistry.of(settings)
+    record = registry.get(model)
+    examples = {role: seed_dataset((role,), "heldout").examples[:limit] for role in record.roles}
+    endpoint = endpoint_for(settings)
+    total = 2 * sum(len(rows) for rows in examples.values())
+
+    async def ask_both() -> list[RoleScores]:
+        async with ModelClient(endpoint, settings.client) as client:
+            served = {entry.id for entry in await client.models()}
+            missing = [name for name in (endpoint.model, model) if name not in served]
+            if missing:
+                serving = ", ".join(sorted(served))
+                raise EvaluationError(
+                    f"{endpoint.base_url} does not serve {', '.join(missing)} (it serves {serving})",
+                    hint=f"restart the server with the adapter: `scriptorium serve --stop`, then "
+                    f"`scriptorium serve --detach --lora {model}`",
+                )
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+            ) as progress:
+                bar = progress.add_task(f"{endpoint.model} and {model} answering", total=total)
+                return await compare_roles(
+                    client, endpoint.model, model, examples, lambda: progress.advance(bar)
+                )
+
+    scores = asyncio.run(ask_both())
+    losses: dict[str, dict[str, float]] = {}
+    if loss:
+        rows = [row for role_rows in examples.values() for row in role_rows]
+        with console.status("held-out loss of both models (CPU)…"):
+            base_path = Path(record.base_path)
+            losses[endpoint.model] = loss_entry(heldout_loss(base_path, None, rows))
+            losses[model] = loss_entry(heldout_loss(base_path, Path(record.adapter_path), rows))
+    report = RolesReport(endpoint.model, model, scores, losses)
+    console.print(roles_table(report))
+    write_json_atomic(out, report.as_json())
+    registry.update_metrics(model, {"eval_roles": report.as_json()})
+    console.print(f"[dim]wrote {out}; recorded in the registry under {model}[/]")

@@ -28,7 +28,7 @@ from ..workflows import (
 )
 from ..workflows.checkpoint import Checkpoint
 from ..workflows.inputs import parse_cli_value
-from ._common import console, endpoint_for, project_memory, settings_from, telemetry
+from ._common import console, endpoint_for, load_catalog, project_memory, settings_from, telemetry
 
 
 def register(app: typer.Typer) -> None:
@@ -74,7 +74,7 @@ def run(
     """Run a workflow; by default the paper-writing assistant (`--topic` required)."""
     settings = settings_from(ctx)
     tools, outputs = default_registry(), default_outputs()
-    catalog = AgentCatalog.load(tools, outputs, [settings.project_dir / "agents"])
+    catalog = load_catalog(settings, tools, outputs)
     if resume is not None:
         workflow_path = _recorded_workflow(resume)
     else:

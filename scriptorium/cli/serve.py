@@ -29,6 +29,13 @@ def serve(
     model_path: Annotated[
         Path | None, typer.Option(help="Serve this Hugging Face folder instead of the bundled model.")
     ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Serve this registered fine-tune (its merged folder).")
+    ] = None,
+    lora: Annotated[
+        list[str] | None,
+        typer.Option("--lora", help="Also serve this registered fine-tune as a LoRA adapter (repeatable)."),
+    ] = None,
     python: Annotated[
         Path | None, typer.Option(help="Python of the serving venv (the one with vllm installed).")
     ] = None,
@@ -41,6 +48,8 @@ def serve(
         server={
             "port": port,
             "model_path": model_path,
+            "model": model,
+            "adapters": lora or None,
             "python": python,
             "max_num_seqs": max_num_seqs,
             "max_model_len": max_model_len,
@@ -70,7 +79,8 @@ def serve(
     if not started:
         console.print(f"already serving at [bold]{state.base_url}[/] (pid {state.pid}); attached")
         return
-    console.print(f"serving [bold]{state.model}[/] at [bold]{state.base_url}[/] (pid {state.pid})")
+    adapters = f" with adapters {', '.join(state.adapters)}" if state.adapters else ""
+    console.print(f"serving [bold]{state.model}[/]{adapters} at [bold]{state.base_url}[/] (pid {state.pid})")
     if detach:
         console.print("running in the background; `scriptorium serve --stop` stops it")
         return
@@ -92,6 +102,8 @@ def _describe(state: ServerState, config_dir: Path) -> Table:
     table.add_row("base URL", state.base_url)
     table.add_row("model", state.model)
     table.add_row("model path", state.model_path)
+    if state.adapters:
+        table.add_row("LoRA adapters", ", ".join(state.adapters))
     table.add_row("pid", str(state.pid))
     table.add_row("up for", str(uptime).split(".")[0])
     table.add_row("log", state.log_path)

@@ -6,6 +6,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 
 from .batch import BatchEval
+from .roles import RolesReport
 from .scoring import PaperEval
 
 __all__ = ["batch_table", "paper_report"]
@@ -128,4 +129,36 @@ def batch_table(result: BatchEval) -> Table:
         _pct(s.repeated_share),
         _pct(s.topic_similarity),
     )
+    return table
+
+
+def roles_table(report: RolesReport) -> Table:
+    """One row per role and metric: base, tuned, and the difference."""
+    table = Table(
+        "role", "metric", report.base, report.tuned, "change", title="held-out rows, no guided decoding"
+    )
+    by_role: dict[str, dict[str, dict[str, float]]] = {}
+    for score in report.scores:
+        by_role.setdefault(score.role, {})[score.model] = score.metrics
+    for role, models in by_role.items():
+        base, tuned = models.get(report.base, {}), models.get(report.tuned, {})
+        for metric in base:
+            change = tuned.get(metric, 0.0) - base[metric]
+            colour = "green" if change > 0 else "red" if change < 0 else "dim"
+            table.add_row(
+                role,
+                metric,
+                _pct(base[metric]),
+                _pct(tuned.get(metric)),
+                f"[{colour}]{change * 100:+.0f} pts[/]",
+            )
+    base_loss, tuned_loss = report.losses.get(report.base), report.losses.get(report.tuned)
+    if base_loss and tuned_loss:
+        for metric in ("loss", "perplexity"):
+            change = tuned_loss[metric] - base_loss[metric]
+            colour = "green" if change < 0 else "red" if change > 0 else "dim"
+            shown = f"[{colour}]{change:+.3f}[/]"
+            table.add_row(
+                "all", f"held-out {metric}", f"{base_loss[metric]:.3f}", f"{tuned_loss[metric]:.3f}", shown
+            )
     return table

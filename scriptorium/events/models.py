@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
+    "TRACE_TEXT_LIMIT",
     "CheckpointWritten",
     "Event",
     "EventAdapter",
@@ -90,12 +91,17 @@ class StepFailed(_Base):
     duration_s: float = 0.0
 
 
+TRACE_TEXT_LIMIT = 16_000
+"""A traced message or reply longer than this is cut to it. Whole prompts matter: `finetune collect`
+turns traced requests back into training examples (and skips any that were cut)."""
+
+
 class ModelRequest(_Base):
     kind: Literal["model_request"] = "model_request"
     request_id: str
     model: str
     messages: list[dict[str, str]]
-    """Role and (possibly shortened) content of each message."""
+    """Role and content of each message (cut at `TRACE_TEXT_LIMIT` characters)."""
     settings: dict[str, Any] = Field(default_factory=dict)
 
 

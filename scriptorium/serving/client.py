@@ -36,6 +36,7 @@ from ..errors import (
     StructuredOutputError,
 )
 from ..events import ModelFailed, ModelRequest, ModelResponse, TokenDelta, active_bus
+from ..events.models import TRACE_TEXT_LIMIT
 from .usage import UsageLedger
 
 __all__ = [
@@ -56,7 +57,6 @@ OutputT = TypeVar("OutputT", bound=BaseModel)
 ValueT = TypeVar("ValueT")
 
 _DELTA_EVERY_S = 0.1
-_TRACE_CHARS = 2000  # a traced message is shortened to this; the trace is for people, not replay
 _CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+) tokens")
 _PROMPT_TOKENS = re.compile(r"(\d+) input tokens")
 
@@ -524,7 +524,7 @@ class ModelClient:
             bus.emit(
                 ModelResponse(
                     request_id=request_id,
-                    text=result.text[:_TRACE_CHARS],
+                    text=result.text[:TRACE_TEXT_LIMIT],
                     finish_reason=result.finish_reason,
                     prompt_tokens=result.prompt_tokens,
                     completion_tokens=result.completion_tokens,
@@ -631,7 +631,7 @@ def _trace_request(request: Mapping[str, Any]) -> str | None:
             request_id=request_id,
             model=str(request["model"]),
             messages=[
-                {"role": str(m.get("role", "")), "content": str(m.get("content", ""))[:_TRACE_CHARS]}
+                {"role": str(m.get("role", "")), "content": str(m.get("content", ""))[:TRACE_TEXT_LIMIT]}
                 for m in request["messages"]
             ],
             settings=settings,

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,12 +26,12 @@ import httpx
 from pydantic import SecretStr
 
 from ..config import Settings
-from ..errors import ServerNotRunning, ServerStartError
+from ..errors import ServerNotRunning, ServerStartError, UnknownModel
 from .keys import load_or_create_api_key
 from .models import resolve_model_path
 from .state import ServerState, read_state, remove_state, write_state
 
-__all__ = ["ManagedServer", "Progress", "is_healthy", "server_command"]
+__all__ = ["ManagedServer", "Progress", "ServedModel", "is_healthy", "served_model", "server_command"]
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +42,74 @@ _LOG_TAIL_LINES = 25
 _STOP_GRACE_S = 30.0
 
 
-def server_command(settings: Settings, model_path: Path) -> list[str]:
+@dataclass(frozen=True)
+class ServedModel:
+    """What one server serves: a folder under a name, and LoRA adapters over it by name."""
+
+    path: Path
+    name: str
+    adapters: tuple[tuple[str, Path], ...] = ()
+    max_lora_rank: int = 0
+
+
+def served_model(settings: Settings) -> ServedModel:
+    """The bundled model or `model_path`, or a registered fine-tune's merged folder (`server.model`);
+    with `server.adapters`, registered adapters trained over that same folder."""
+    from .finetune.registry import ModelRegistry
+
+    server = settings.server
+    registry = ModelRegistry.of(settings)
+    if server.model is not None:
+        record = registry.get(server.model)
+        if record.merged_path is None:
+            raise UnknownModel(
+                f"fine-tune '{record.name}' has no merged folder to serve",
+                hint=f"serve it as an adapter instead: `scriptorium serve --lora {record.name}`",
+            )
+        path, name = Path(record.merged_path), record.name
+    else:
+        path = resolve_model_path(server.model_path, settings.cache_dir)
+        name = server.served_model_name
+    adapters = []
+    rank = 0
+    for adapter in dict.fromkeys(server.adapters):
+        record = registry.get(adapter)
+        if Path(record.base_path).resolve() != path.resolve():
+            raise UnknownModel(
+                f"adapter '{adapter}' was trained over {record.base_path}, not over the served {path}",
+                hint="serve its base (`bundled` is the default), or its merged folder with --model",
+            )
+        adapters.append((record.name, Path(record.adapter_path)))
+        rank = max(rank, record.lora_rank)
+    return ServedModel(path, name, tuple(adapters), rank)
+
+
+def _lora_args(served: ServedModel) -> list[str]:
+    if not served.adapters:
+        return []
+    # vLLM accepts ranks from a fixed ladder; the smallest one that fits every adapter.
+    rank = next(size for size in (8, 16, 32, 64, 128, 256) if size >= served.max_lora_rank)
+    return [
+        "--enable-lora",
+        "--max-lora-rank",
+        str(rank),
+        "--max-loras",
+        str(len(served.adapters)),
+        "--lora-modules",
+        *(f"{name}={path}" for name, path in served.adapters),
+    ]
+
+
+def server_command(settings: Settings, served: ServedModel) -> list[str]:
     server = settings.server
     return [
         str(settings.serve_python),
         "-m",
         "vllm.entrypoints.openai.api_server",
         "--model",
-        str(model_path),
+        str(served.path),
         "--served-model-name",
-        server.served_model_name,
+        served.name,
         "--host",
         server.host,
         "--port",
@@ -68,6 +127,7 @@ def server_command(settings: Settings, model_path: Path) -> list[str]:
         # an explicit backend; llguidance covers the most JSON Schema (anyOf, const, patterns).
         "--structured-outputs-config",
         '{"backend": "guidance", "disable_any_whitespace": true, "disable_additional_properties": true}',
+        *_lora_args(served),
         *server.extra_args,
     ]
 
@@ -152,10 +212,10 @@ class ManagedServer:
             )
         self._check_python()
         _check_port_free(server.host, server.port)
-        model_path = resolve_model_path(server.model_path, self.settings.cache_dir)
+        served = served_model(self.settings)
         api_key = self.settings.api_key or load_or_create_api_key(self.settings.config_dir)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = server_command(self.settings, model_path)
+        command = server_command(self.settings, served)
         log.info("starting vLLM: %s", " ".join(command))
         with self.log_path.open("wb") as log_file:
             self._process = subprocess.Popen(
@@ -171,8 +231,9 @@ class ManagedServer:
             host=server.host,
             port=server.port,
             api_key=api_key,
-            model=server.served_model_name,
-            model_path=str(model_path),
+            model=served.name,
+            model_path=str(served.path),
+            adapters=[name for name, _ in served.adapters],
             log_path=str(self.log_path),
             started_at=datetime.now(UTC),
         )

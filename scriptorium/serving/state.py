@@ -25,6 +25,8 @@ class ServerState(BaseModel):
     model: str
     """The served model name clients request."""
     model_path: str
+    adapters: list[str] = []
+    """LoRA adapters served over the model, requested by these names."""
     log_path: str
     started_at: datetime
 

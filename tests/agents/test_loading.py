@@ -4,12 +4,14 @@ messages they must produce."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from scriptorium.agents import AgentCatalog, default_outputs, fill_placeholders, load_agent_file
+from scriptorium.agents.loader import UnknownAgent
 from scriptorium.cli import app
 from scriptorium.specfile import SpecErrors
 from scriptorium.tools import default_registry
@@ -114,3 +116,20 @@ def test_cli_new_writes_a_template_that_validates(tmp_path: Path) -> None:
     assert "analyst" in listed.output and "planner" in listed.output
     again = runner.invoke(app, ["agents", "new", "analyst"])
     assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_settings_assign_fine_tunes_to_agents_without_a_model_of_their_own() -> None:
+    catalog = AgentCatalog.load(default_registry(), default_outputs())
+    writer = catalog.agents["writer"]
+    own = writer.spec.model.model_copy(update={"name": "their-own"})
+    catalog.agents["writer"] = replace(writer, spec=writer.spec.model_copy(update={"model": own}))
+    tuned = catalog.with_models({"planner": "scriptorium-all", "writer": "scriptorium-all"})
+    assert tuned.get("planner").requested_model == "scriptorium-all"
+    assert tuned.get("writer").requested_model == "their-own"
+    assert catalog.get("planner").requested_model is None  # the original is untouched
+    with pytest.raises(UnknownAgent, match="no agent named 'plannr'; did you mean 'planner'"):
+        catalog.with_models({"plannr": "x"})
+    everyone = catalog.with_models({"*": "all-roles", "planner": "planner-only"})
+    assert everyone.get("planner").requested_model == "planner-only"
+    assert everyone.get("reviewer").requested_model == "all-roles"
+    assert everyone.get("writer").requested_model == "their-own"

@@ -13,7 +13,7 @@ from scriptorium.config import load_settings
 from scriptorium.errors import ModelPreparationError
 from scriptorium.serving.keys import load_or_create_api_key
 from scriptorium.serving.models import bundled_model, find_bundled_gguf, prepare_model, resolve_model_path
-from scriptorium.serving.server import server_command, server_env
+from scriptorium.serving.server import ServedModel, server_command, server_env
 from scriptorium.serving.state import ServerState, read_state, state_path, write_state
 
 
@@ -49,13 +49,25 @@ def test_api_key_is_generated_once_and_kept(tmp_path: Path) -> None:
 
 def test_key_travels_in_the_environment_not_the_command_line(tmp_path: Path) -> None:
     settings = load_settings(server={"max_num_seqs": 12})
-    command = server_command(settings, tmp_path)
+    command = server_command(settings, ServedModel(tmp_path, "m"))
     env = server_env(settings, SecretStr("sk-hidden"))
     assert "sk-hidden" not in " ".join(command)
     assert env["VLLM_API_KEY"] == "sk-hidden"
     assert command[command.index("--max-num-seqs") + 1] == "12"
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert env["VLLM_NO_USAGE_STATS"] == "1" and env["HF_HUB_OFFLINE"] == "1"
+    assert "--enable-lora" not in command  # it slows base requests: only with adapters
+
+
+def test_adapters_are_served_by_name_with_a_rank_that_fits(tmp_path: Path) -> None:
+    served = ServedModel(
+        tmp_path, "base", (("writer-ft", tmp_path / "w"), ("planner-ft", tmp_path / "p")), 12
+    )
+    command = server_command(load_settings(), served)
+    assert command[command.index("--max-lora-rank") + 1] == "16"
+    assert command[command.index("--max-loras") + 1] == "2"
+    at = command.index("--lora-modules")
+    assert command[at + 1 : at + 3] == [f"writer-ft={tmp_path / 'w'}", f"planner-ft={tmp_path / 'p'}"]
 
 
 def test_bundled_model_converts_once_into_a_servable_folder() -> None:

@@ -1,0 +1,204 @@
+"""`scriptorium finetune` (train a LoRA fine-tune per role), `finetune collect`, and `scriptorium models`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..serving.finetune.collect import collect_runs
+from ..serving.finetune.dataset import ROLES, Role, write_jsonl
+from ..serving.finetune.registry import ModelRegistry
+from ..serving.finetune.service import BUNDLED, plan_finetune, run_finetune
+from ..serving.finetune.train import LoraRecipe
+from ._common import console, settings_from
+
+finetune_app = typer.Typer(
+    help="Fine-tune the served model per role with LoRA; the result is registered and servable.",
+    invoke_without_command=True,
+)
+models_app = typer.Typer(help="The registry of fine-tuned models.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(finetune_app, name="finetune")
+    app.add_typer(models_app, name="models")
+
+
+@finetune_app.callback()
+def finetune(
+    ctx: typer.Context,
+    role: Annotated[
+        Literal["planner", "writer", "reviewer", "all"], typer.Option(help="Whose examples to train on.")
+    ] = "all",
+    out: Annotated[str | None, typer.Option("--out", help="Name of the fine-tune (registry name).")] = None,
+    base: Annotated[
+        str, typer.Option(help="`bundled`, a registered fine-tune, or a model folder.")
+    ] = BUNDLED,
+    data: Annotated[
+        list[Path] | None, typer.Option("--data", help="More JSONL rows (repeatable), e.g. from `collect`.")
+    ] = None,
+    no_seed: Annotated[bool, typer.Option("--no-seed", help="Train on --data only.")] = False,
+    r: Annotated[int | None, typer.Option("--r", help="LoRA rank.")] = None,
+    alpha: Annotated[int | None, typer.Option(help="LoRA alpha.")] = None,
+    dropout: Annotated[float | None, typer.Option(help="LoRA dropout.")] = None,
+    target_modules: Annotated[
+        str | None, typer.Option(help="Comma-separated module names to adapt, e.g. q_proj,v_proj.")
+    ] = None,
+    top_layers: Annotated[int | None, typer.Option(help="Adapt only the last N layers (0: all).")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="At most this many optimizer steps.")] = None,
+    epochs: Annotated[float | None, typer.Option(help="Passes over the rows (capped by --steps).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per step.")] = None,
+    grad_accum: Annotated[int | None, typer.Option(help="Gradient accumulation.")] = None,
+    max_length: Annotated[
+        int | None, typer.Option(help="Longest row in tokens (longer ones skipped).")
+    ] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
+    save_every: Annotated[int | None, typer.Option(help="Checkpoint every N steps.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    no_merge: Annotated[bool, typer.Option("--no-merge", help="Keep the adapter only.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a registered fine-tune of that name.")
+    ] = False,
+) -> None:
+    """Train a LoRA adapter on the shipped seed examples (and yours), merge it, and register both.
+
+    Rerunning the same command after an interruption resumes from its last checkpoint.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if out is None:
+        raise typer.BadParameter("name the fine-tune with --out NAME", param_hint="--out")
+    settings = settings_from(ctx)
+    values = {
+        "r": r,
+        "alpha": alpha,
+        "dropout": dropout,
+        "target_modules": target_modules.split(",") if target_modules else None,
+        "top_layers": top_layers,
+        "max_steps": steps,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "grad_accum": grad_accum,
+        "max_length": max_length,
+        "learning_rate": lr,
+        "save_every": save_every,
+        "seed": seed,
+    }
+    given: dict[str, object] = {name: value for name, value in values.items() if value is not None}
+    if given.get("top_layers") == 0:
+        given["top_layers"] = None  # 0 on the command line: adapt every layer
+    recipe = LoraRecipe.model_validate(given)
+    roles: tuple[Role, ...] = ROLES if role == "all" else (role,)
+    plan = plan_finetune(
+        settings,
+        name=out,
+        roles=roles,
+        base=base,
+        data_files=data or (),
+        use_seed=not no_seed,
+        recipe=recipe,
+        replace=force,
+    )
+    for problem in plan.data.problems[:10]:
+        console.print(f"[yellow]skipped[/] {problem}", soft_wrap=True)
+    if plan.data.problems:
+        console.print(f"[yellow]{len(plan.data.problems)} malformed rows skipped[/]")
+    counts = ", ".join(f"{n} {name}" for name, n in sorted(plan.data.counts().items()))
+    console.print(f"training [bold]{out}[/] on {counts} rows over {plan.base_path}")
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("training", total=None, loss="-")
+
+        def on_step(step: int, total: int, loss: float | None) -> None:
+            progress.update(
+                task, completed=step, total=total, loss=f"{loss:.3f}" if loss is not None else "-"
+            )
+
+        try:
+            record, outcome = run_finetune(settings, plan, on_step, merge=not no_merge)
+        except KeyboardInterrupt:
+            progress.stop()
+            console.print(f"interrupted; the same command resumes from the last checkpoint in {plan.out_dir}")
+            raise typer.Exit(130) from None
+    if outcome.resumed_from:
+        console.print(f"[dim]resumed from step {outcome.resumed_from}[/]")
+    if outcome.skipped_too_long:
+        console.print(
+            f"[yellow]{outcome.skipped_too_long} rows longer than {recipe.max_length} tokens skipped[/]"
+        )
+    console.print(
+        f"registered [bold]{record.name}[/]: {outcome.steps} steps in {outcome.seconds / 60:.1f} min, "
+        f"final loss {outcome.final_loss:.3f}"
+        if outcome.final_loss is not None
+        else ""
+    )
+    console.print(f"  adapter {record.adapter_path}")
+    if record.merged_path:
+        console.print(f"  merged  {record.merged_path}")
+    console.print(
+        f"serve it: `scriptorium serve --lora {record.name}` (adapter over the base) "
+        f"or `scriptorium serve --model {record.name}` (merged)"
+    )
+
+
+@finetune_app.command("collect")
+def collect(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders (or batch folders) to learn from.")],
+    out: Annotated[Path, typer.Option(help="JSONL file to write.")] = Path("collected.jsonl"),
+) -> None:
+    """Turn reviewer-approved steps of past runs into training rows (self-distillation)."""
+    report = collect_runs(runs)
+    for note in report.notes[:20]:
+        console.print(f"[dim]{note}[/]")
+    written = write_jsonl(out, report.examples)
+    counts = ", ".join(f"{n} {role}" for role, n in sorted(report.counts().items())) or "none"
+    console.print(f"wrote {written} rows ({counts}) to {out}")
+    if not written:
+        raise typer.Exit(1)
+
+
+@models_app.command("list")
+def list_models(ctx: typer.Context) -> None:
+    """Registered fine-tunes."""
+    registry = ModelRegistry.of(settings_from(ctx))
+    records = registry.list()
+    if not records:
+        console.print(f"no fine-tunes registered in {registry.path}")
+        return
+    table = Table("name", "base", "roles", "rows", "rank", "train loss", "created")
+    for record in records:
+        loss = record.metrics.get("train_loss")
+        table.add_row(
+            record.name,
+            record.base,
+            ",".join(record.roles),
+            str(record.examples),
+            str(record.lora_rank),
+            f"{loss:.3f}" if isinstance(loss, float) else "-",
+            record.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+
+
+@models_app.command("show")
+def show_model(ctx: typer.Context, name: str) -> None:
+    """Everything recorded about one fine-tune, as JSON."""
+    record = ModelRegistry.of(settings_from(ctx)).get(name)
+    console.print_json(record.model_dump_json())
+
+
+@models_app.command("remove")
+def remove_model(ctx: typer.Context, name: str) -> None:
+    """Forget a fine-tune and delete its files."""
+    record = ModelRegistry.of(settings_from(ctx)).remove(name)
+    console.print(f"removed {record.name}")
