@@ -109,6 +109,10 @@ class EvalSettings(BaseModel):
     """Two sentences this close count as a near-duplicate pair."""
     drift_threshold: float = Field(default=0.2, ge=-1, le=1)
     """A section less similar than this to the topic is reported as drifting."""
+    judge_model: str | None = None
+    """`eval paper --judge URL`: the model to ask there; default: the first it lists."""
+    judge_api_key: SecretStr | None = None
+    """The judge endpoint's key (SCRIPTORIUM_EVAL__JUDGE_API_KEY); default: none."""
 
 
 class OtelSettings(BaseModel):

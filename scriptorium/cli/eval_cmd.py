@@ -6,15 +6,18 @@ import asyncio
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
+from pydantic import SecretStr
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from ..evaluation import evaluate_batch, evaluate_paper, load_paper, load_reference
 from ..evaluation.batch import TaskEval
 from ..evaluation.corpus import CorpusStores
+from ..evaluation.judge import JudgeError, judge_paper
 from ..evaluation.paper import EvaluationError
 from ..evaluation.reference import ReferenceOutline
-from ..evaluation.report import batch_table, paper_report, roles_table
+from ..evaluation.report import batch_table, judge_table, paper_report, roles_table
 from ..evaluation.roles import RoleScores, RolesReport, compare_roles, heldout_loss, loss_entry
 from ..fileio import write_json_atomic
 from ..memory import LocalEmbedder
@@ -43,6 +46,13 @@ def paper(
         Path | None, typer.Option(help="Reference outline (Markdown ## headings, or YAML/JSON).", exists=True)
     ] = None,
     out: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path("eval.json"),
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            help="Also run Ragas (faithfulness, answer relevancy, context precision) with the model at "
+            "this OpenAI-compatible URL (…/v1); model and key from [eval] judge_model/judge_api_key."
+        ),
+    ] = None,
 ) -> None:
     """Completeness, citations, support, grounding, coverage, repetition and drift of one paper."""
     settings = settings_from(ctx)
@@ -54,7 +64,17 @@ def paper(
             run_dir, embedder, stores.search_for(data, run_dir), settings.eval, reference=outline, paper=data
         )
     console.print(paper_report(result))
-    write_json_atomic(out, result.model_dump(mode="json"))
+    report = result.model_dump(mode="json")
+    if judge is not None:
+        key = settings.eval.judge_api_key or SecretStr("EMPTY")
+        model = settings.eval.judge_model or _judge_model(judge.rstrip("/"), key)
+        with console.status(f"asking the judge ({model} at {judge})…"):
+            verdict = asyncio.run(
+                judge_paper(data, base_url=judge.rstrip("/"), api_key=key, model=model, embedder=embedder)
+            )
+        console.print(judge_table(verdict))
+        report["judge"] = verdict.model_dump(mode="json")
+    write_json_atomic(out, report)
     console.print(f"[dim]wrote {out}[/]")
 
 
@@ -153,3 +173,19 @@ def roles(
     write_json_atomic(out, report.as_json())
     registry.update_metrics(model, {"eval_roles": report.as_json()})
     console.print(f"[dim]wrote {out}; recorded in the registry under {model}[/]")
+
+
+def _judge_model(base_url: str, key: SecretStr) -> str:
+    """The judge endpoint's first model; checking it also checks the endpoint answers."""
+    try:
+        response = httpx.get(
+            f"{base_url}/models", headers={"Authorization": f"Bearer {key.get_secret_value()}"}, timeout=10
+        )
+        response.raise_for_status()
+        return str(response.json()["data"][0]["id"])
+    except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
+        raise JudgeError(
+            f"the judge at {base_url} did not list its models: {exc}",
+            hint="give an OpenAI-compatible base URL ending in /v1; set [eval] judge_api_key "
+            "(SCRIPTORIUM_EVAL__JUDGE_API_KEY) if it needs a key",
+        ) from exc

@@ -6,6 +6,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 
 from .batch import BatchEval
+from .judge import JudgeReport
 from .roles import RolesReport
 from .scoring import PaperEval
 
@@ -161,4 +162,13 @@ def roles_table(report: RolesReport) -> Table:
             table.add_row(
                 "all", f"held-out {metric}", f"{base_loss[metric]:.3f}", f"{tuned_loss[metric]:.3f}", shown
             )
+    return table
+
+
+def judge_table(report: JudgeReport) -> Table:
+    """Ragas' means, and how many sections the judge actually scored for each."""
+    table = Table("metric", "mean", "sections judged", title=f"judge: {report.model}")
+    total = len(report.samples)
+    for name, mean in report.means.items():
+        table.add_row(name.replace("_", " "), _pct(mean), f"{report.judged[name]}/{total}")
     return table

@@ -121,12 +121,14 @@ async def score_role(
     return RoleScores(role, model, len(examples), metrics)
 
 
-def heldout_loss(model_path: Path, adapter_path: Path | None, examples: Sequence[TrainingExample]) -> float:
+def heldout_loss(
+    model_path: Path, adapter_path: Path | None, examples: Sequence[TrainingExample], batch_size: int = 8
+) -> float:
     """Mean loss per answer token of the expected answers (prompt tokens masked), CPU, no grad."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ..serving.finetune.train import encode_example, quiet_transformers
+    from ..serving.finetune.train import encode_example, pad_batch, quiet_transformers
 
     quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))
@@ -136,17 +138,24 @@ def heldout_loss(model_path: Path, adapter_path: Path | None, examples: Sequence
 
         model = PeftModel.from_pretrained(model, str(adapter_path))
     model.eval()
+    pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
+    rows = [row for row in (encode_example(tokenizer, e, max_length=None) for e in examples) if row]
+    rows.sort(key=lambda row: len(row["input_ids"]))  # similar lengths together: little padding
     total, count = 0.0, 0
     with torch.no_grad():
-        for example in examples:
-            row = encode_example(tokenizer, example, max_length=None)
-            assert row is not None
-            ids = torch.tensor([row["input_ids"]])
-            labels = torch.tensor([row["labels"]])
-            answer_tokens = int((labels[:, 1:] != -100).sum())
-            loss = model(input_ids=ids, labels=labels).loss
-            total += float(loss) * answer_tokens
-            count += answer_tokens
+        for start in range(0, len(rows), batch_size):
+            batch = pad_batch(rows[start : start + batch_size], pad)
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            targets = batch["labels"][:, 1:]
+            total += float(
+                torch.nn.functional.cross_entropy(
+                    logits[:, :-1].reshape(-1, logits.size(-1)),
+                    targets.reshape(-1),
+                    ignore_index=-100,
+                    reduction="sum",
+                )
+            )
+            count += int((targets != -100).sum())
     return total / max(count, 1)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scriptorium.errors import TrainingDataError
+from scriptorium.errors import FineTuneError, TrainingDataError, UnknownModel
 from scriptorium.evaluation.roles import score_answer
 from scriptorium.memory import LocalEmbedder
 from scriptorium.serving.finetune.collect import collect_runs
@@ -20,6 +20,7 @@ from scriptorium.serving.finetune.dataset import (
     seed_dataset,
     seed_path,
 )
+from scriptorium.serving.finetune.registry import ModelRecord, ModelRegistry
 from scriptorium.serving.finetune.seed import HELDOUT_TOPICS, build_seed
 
 CORPUS = Path(seed_path("writer", "train")).parents[1] / "corpus"
@@ -175,3 +176,49 @@ def test_answers_are_scored_by_rules() -> None:
         .replace('"X"', '"revise"')
     )
     assert score_answer(reviewer, flipped)["verdict_right"] == 0.0
+
+
+def _record(registry: ModelRegistry, name: str) -> ModelRecord:
+    folder = registry.folder(name)
+    (folder / "adapter").mkdir(parents=True)
+    return ModelRecord(
+        name=name,
+        base="bundled",
+        base_path="/models/base",
+        roles=["writer"],
+        data_hash="abc",
+        examples=3,
+        recipe={"r": 4},
+        adapter_path=str(folder / "adapter"),
+        lora_rank=4,
+    )
+
+
+def test_registry_round_trip(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    assert registry.list() == []
+    first, second = _record(registry, "first"), _record(registry, "second")
+    registry.put(first)
+    registry.put(second)
+    assert [record.name for record in registry.list()] == ["first", "second"]
+    again = ModelRegistry(tmp_path / "models").get("first")  # read back from disk
+    assert again == first and "first" in registry and "third" not in registry
+    registry.update_metrics("first", {"eval_roles": {"writer": 0.8}})
+    assert registry.get("first").metrics == {"eval_roles": {"writer": 0.8}}
+    removed = registry.remove("first")
+    assert removed.name == "first" and not registry.folder("first").exists()
+    assert [record.name for record in registry.list()] == ["second"]
+    with pytest.raises(UnknownModel, match="no fine-tune named 'first'"):
+        registry.get("first")
+    with pytest.raises(UnknownModel):
+        registry.remove("first")
+
+
+def test_a_damaged_or_newer_registry_is_a_clear_error(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path)
+    registry.path.write_text("{not json")
+    with pytest.raises(FineTuneError, match=r"registry.*is damaged"):
+        registry.list()
+    registry.path.write_text(json.dumps({"format": 99, "models": {}}))
+    with pytest.raises(FineTuneError, match="newer Scriptorium"):
+        registry.list()
