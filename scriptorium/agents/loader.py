@@ -237,6 +237,13 @@ class AgentCatalog:
                 agents[name] = replace(loaded, spec=loaded.spec.model_copy(update={"model": settings}))
         return AgentCatalog(agents)
 
+    def models_in_use(self) -> dict[str | None, list[str]]:
+        """Agent names by the model they request (None: the endpoint's default)."""
+        by_model: dict[str | None, list[str]] = {}
+        for name in self.names():
+            by_model.setdefault(self.agents[name].spec.requested_model, []).append(name)
+        return by_model
+
     def get(self, name: str) -> AgentSpec:
         return self.loaded(name).spec
 

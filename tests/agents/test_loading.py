@@ -129,7 +129,21 @@ def test_settings_assign_fine_tunes_to_agents_without_a_model_of_their_own() -> 
     assert catalog.get("planner").requested_model is None  # the original is untouched
     with pytest.raises(UnknownAgent, match="no agent named 'plannr'; did you mean 'planner'"):
         catalog.with_models({"plannr": "x"})
+    assert tuned.models_in_use()["scriptorium-all"] == ["planner"]
+    assert "reviewer" in tuned.models_in_use()[None]
     everyone = catalog.with_models({"*": "all-roles", "planner": "planner-only"})
     assert everyone.get("planner").requested_model == "planner-only"
     assert everyone.get("reviewer").requested_model == "all-roles"
     assert everyone.get("writer").requested_model == "their-own"
+
+
+def test_cli_warns_when_agents_would_mix_base_and_fine_tune_requests(tmp_path: Path) -> None:
+    (tmp_path / "scriptorium.toml").write_text('[finetune]\nagents = { writer = "tuned" }\n')
+    mixed = CliRunner().invoke(app, ["agents", "validate"])
+    assert mixed.exit_code == 0, mixed.output
+    output = " ".join(mixed.output.split())
+    assert "warning: agents ask for different models" in output
+    assert "tuned: writer" in output and 'agents = { "*" = NAME }' in output
+    (tmp_path / "scriptorium.toml").write_text('[finetune]\nagents = { "*" = "tuned" }\n')
+    everyone = CliRunner().invoke(app, ["agents", "validate"])
+    assert everyone.exit_code == 0 and "warning" not in everyone.output
