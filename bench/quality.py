@@ -62,7 +62,7 @@ async def main(names: list[str] | None, concurrency: int) -> dict[str, Any]:
         for f in folders
     ]
     tools, outputs = default_registry(), default_outputs()
-    catalog = AgentCatalog.load(tools, outputs)
+    catalog = AgentCatalog.load(tools, outputs).with_models(settings.finetune.agents)
     loaded = load_workflow(LIBRARY_DIR / "paper.yaml", catalog=catalog, tools=tools, outputs=outputs)
     work = Path(tempfile.mkdtemp(prefix="scriptorium-quality-"))
     embedder = LocalEmbedder()
