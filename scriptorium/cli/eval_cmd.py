@@ -6,11 +6,11 @@ import asyncio
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 from pydantic import SecretStr
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from ..errors import EndpointError
 from ..evaluation import evaluate_batch, evaluate_paper, load_paper, load_reference
 from ..evaluation.batch import TaskEval
 from ..evaluation.corpus import CorpusStores
@@ -18,10 +18,11 @@ from ..evaluation.judge import JudgeError, judge_paper
 from ..evaluation.paper import EvaluationError
 from ..evaluation.reference import ReferenceOutline
 from ..evaluation.report import batch_table, judge_table, paper_report, roles_table
-from ..evaluation.roles import RoleScores, RolesReport, compare_roles, heldout_loss, loss_entry
+from ..evaluation.roles import RoleScores, RolesReport, compare_roles, heldout_losses, loss_entry
 from ..fileio import write_json_atomic
 from ..memory import LocalEmbedder
 from ..serving.client import ModelClient
+from ..serving.endpoint import first_model
 from ..serving.finetune.dataset import seed_dataset
 from ..serving.finetune.registry import ModelRegistry
 from ..workflows.batch import read_manifest
@@ -165,27 +166,23 @@ def roles(
     if loss:
         rows = [row for role_rows in examples.values() for row in role_rows]
         with console.status("held-out loss of both models (CPU)…"):
-            base_path = Path(record.base_path)
-            losses[endpoint.model] = loss_entry(heldout_loss(base_path, None, rows))
-            losses[model] = loss_entry(heldout_loss(base_path, Path(record.adapter_path), rows))
+            base_loss, tuned_loss = heldout_losses(Path(record.base_path), Path(record.adapter_path), rows)
+        losses = {endpoint.model: loss_entry(base_loss), model: loss_entry(tuned_loss)}
     report = RolesReport(endpoint.model, model, scores, losses)
     console.print(roles_table(report))
-    write_json_atomic(out, report.as_json())
-    registry.update_metrics(model, {"eval_roles": report.as_json()})
+    saved = report.as_json()
+    write_json_atomic(out, saved)
+    registry.update_metrics(model, {"eval_roles": saved})
     console.print(f"[dim]wrote {out}; recorded in the registry under {model}[/]")
 
 
 def _judge_model(base_url: str, key: SecretStr) -> str:
     """The judge endpoint's first model; checking it also checks the endpoint answers."""
     try:
-        response = httpx.get(
-            f"{base_url}/models", headers={"Authorization": f"Bearer {key.get_secret_value()}"}, timeout=10
-        )
-        response.raise_for_status()
-        return str(response.json()["data"][0]["id"])
-    except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
+        return first_model(base_url, key)
+    except EndpointError as exc:
         raise JudgeError(
-            f"the judge at {base_url} did not list its models: {exc}",
+            f"the judge at {base_url} did not list its models: {exc.message}",
             hint="give an OpenAI-compatible base URL ending in /v1; set [eval] judge_api_key "
             "(SCRIPTORIUM_EVAL__JUDGE_API_KEY) if it needs a key",
         ) from exc

@@ -28,7 +28,7 @@ from ..agents.outputs import Outline, OutputContext, review_model
 from ..serving.client import ModelClient
 from ..serving.finetune.dataset import Role, TrainingExample
 
-__all__ = ["RoleScores", "heldout_loss", "score_answer", "score_role", "RolesReport"]
+__all__ = ["RoleScores", "RolesReport", "heldout_losses", "score_answer", "score_role"]
 
 _MARKER = re.compile(r"\[([^\[\]\s]{1,60})\]")
 _MAX_TOKENS = {"planner": 640, "writer": 256, "reviewer": 200}
@@ -121,30 +121,30 @@ async def score_role(
     return RoleScores(role, model, len(examples), metrics)
 
 
-def heldout_loss(
-    model_path: Path, adapter_path: Path | None, examples: Sequence[TrainingExample], batch_size: int = 8
-) -> float:
-    """Mean loss per answer token of the expected answers (prompt tokens masked), CPU, no grad."""
+def heldout_losses(
+    model_path: Path, adapter_path: Path, examples: Sequence[TrainingExample], batch_size: int = 8
+) -> tuple[float, float]:
+    """Mean loss per answer token of the expected answers (prompt tokens masked) under the base
+    and under base plus adapter: CPU, no grad, the model loaded and the rows encoded once."""
     import torch
+    from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from ..serving.finetune.train import encode_example, pad_batch, quiet_transformers
 
     quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-    model: Any = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
-    if adapter_path is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(adapter_path))
+    base = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
+    model: Any = PeftModel.from_pretrained(base, str(adapter_path))
     model.eval()
     pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
     rows = [row for row in (encode_example(tokenizer, e, max_length=None) for e in examples) if row]
     rows.sort(key=lambda row: len(row["input_ids"]))  # similar lengths together: little padding
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for start in range(0, len(rows), batch_size):
-            batch = pad_batch(rows[start : start + batch_size], pad)
+    batches = [pad_batch(rows[start : start + batch_size], pad) for start in range(0, len(rows), batch_size)]
+
+    def mean_loss() -> float:
+        total, count = 0.0, 0
+        for batch in batches:
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             targets = batch["labels"][:, 1:]
             total += float(
@@ -156,7 +156,12 @@ def heldout_loss(
                 )
             )
             count += int((targets != -100).sum())
-    return total / max(count, 1)
+        return total / max(count, 1)
+
+    with torch.no_grad():
+        with model.disable_adapter():
+            base_loss = mean_loss()
+        return base_loss, mean_loss()
 
 
 @dataclass

@@ -12,7 +12,7 @@ from ..errors import AuthenticationFailed, EndpointUnreachable, RequestRejected,
 from .client import Endpoint
 from .server import ManagedServer, Progress
 
-__all__ = ["resolve_endpoint"]
+__all__ = ["first_model", "resolve_endpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def resolve_endpoint(
     """
     if settings.base_url:
         key = settings.api_key or SecretStr("EMPTY")
-        model = settings.model or _first_model(settings.base_url, key)
+        model = settings.model or first_model(settings.base_url, key)
         return Endpoint(base_url=settings.base_url, api_key=key, model=model)
     server = ManagedServer(settings)
     if start:
@@ -45,7 +45,8 @@ def resolve_endpoint(
     return Endpoint(base_url=state.base_url, api_key=state.api_key, model=settings.model or state.model)
 
 
-def _first_model(base_url: str, key: SecretStr) -> str:
+def first_model(base_url: str, key: SecretStr) -> str:
+    """The first model an OpenAI-compatible endpoint lists; asking also checks that it answers."""
     try:
         response = httpx.get(
             f"{base_url}/models",
@@ -67,7 +68,14 @@ def _first_model(base_url: str, key: SecretStr) -> str:
             status=response.status_code,
             hint="is SCRIPTORIUM_BASE_URL an OpenAI-compatible endpoint ending in /v1?",
         )
-    models = [item["id"] for item in response.json().get("data", [])]
+    try:
+        models = [item["id"] for item in response.json().get("data", [])]
+    except (ValueError, AttributeError, KeyError, TypeError) as exc:
+        raise RequestRejected(
+            f"{base_url}/models did not answer a model list ({exc})",
+            url=base_url,
+            hint="is it an OpenAI-compatible endpoint ending in /v1?",
+        ) from exc
     if not models:
         raise RequestRejected(f"{base_url} serves no model", url=base_url, hint="set SCRIPTORIUM_MODEL")
     return str(models[0])

@@ -30,7 +30,7 @@ def _adapter_weights(folder: Path) -> dict[str, torch.Tensor]:
 
 def test_interrupted_training_resumes_from_its_checkpoint_to_the_same_adapter(tmp_path: Path) -> None:
     base = resolve_base("bundled", load_settings())
-    straight = train(TrainingRun("a", base, _rows(), TINY, tmp_path / "a", merge=False))
+    straight = train(TrainingRun(base, _rows(), TINY, tmp_path / "a", merge=False))
     assert straight.steps == 3 and straight.resumed_from is None
 
     class Stop(Exception):
@@ -41,7 +41,7 @@ def test_interrupted_training_resumes_from_its_checkpoint_to_the_same_adapter(tm
         if step == 2:
             raise Stop
 
-    run = TrainingRun("b", base, _rows(), TINY, tmp_path / "b", merge=False)
+    run = TrainingRun(base, _rows(), TINY, tmp_path / "b", merge=False)
     with pytest.raises(Stop):
         train(run, stop_after_two)
     # Step 2's loss is reported before its checkpoint is written: step 1's is the newest.
@@ -57,14 +57,14 @@ def test_interrupted_training_resumes_from_its_checkpoint_to_the_same_adapter(tm
 
 def test_a_changed_recipe_does_not_resume_another_runs_checkpoints(tmp_path: Path) -> None:
     base = resolve_base("bundled", load_settings())
-    run = TrainingRun("c", base, _rows(), TINY, tmp_path / "c", merge=False)
+    run = TrainingRun(base, _rows(), TINY, tmp_path / "c", merge=False)
 
     def stop(step: int, total: int, loss: float | None) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         train(run, stop)
-    other = TrainingRun("c", base, _rows(), TINY.model_copy(update={"seed": 7}), tmp_path / "c", merge=False)
+    other = TrainingRun(base, _rows(), TINY.model_copy(update={"seed": 7}), tmp_path / "c", merge=False)
     assert train(other).resumed_from is None
 
 
@@ -100,7 +100,7 @@ def test_merged_folder_computes_what_base_plus_adapter_computes(tmp_path: Path) 
 
     base = resolve_base("bundled", load_settings())
     recipe = TINY.model_copy(update={"learning_rate": 5e-3, "max_steps": 2})
-    outcome = train(TrainingRun("m", base, _rows(4), recipe, tmp_path / "m"))
+    outcome = train(TrainingRun(base, _rows(4), recipe, tmp_path / "m"))
     assert outcome.merged_path is not None
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     ids = tokenizer("The Black Death reached Europe in", return_tensors="pt")["input_ids"]

@@ -6,6 +6,7 @@ memory) is raised before the first training step.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +61,6 @@ def plan_finetune(
     recipe: LoraRecipe | None = None,
     replace: bool = False,
 ) -> FineTunePlan:
-    import re
-
     if not re.match(NAME_PATTERN, name):
         raise FineTuneError(
             f"'{name}' cannot name a model: use lower-case letters, digits, '.', '_' or '-' (max 63)"
@@ -83,7 +82,7 @@ def run_finetune(
     settings: Settings, plan: FineTunePlan, on_step: StepCallback | None = None, *, merge: bool = True
 ) -> tuple[ModelRecord, TrainingOutcome]:
     outcome = train(
-        TrainingRun(plan.name, plan.base_path, plan.data.examples, plan.recipe, plan.out_dir, merge=merge),
+        TrainingRun(plan.base_path, plan.data.examples, plan.recipe, plan.out_dir, merge=merge),
         on_step,
     )
     record = ModelRecord(

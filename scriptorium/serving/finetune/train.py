@@ -72,7 +72,6 @@ class LoraRecipe(BaseModel):
 
 @dataclass(frozen=True)
 class TrainingRun:
-    name: str
     base_path: Path
     examples: Sequence[TrainingExample]
     recipe: LoraRecipe
