@@ -18,6 +18,7 @@ from . import (
     batch,
     chat,
     config_cmd,
+    crewai_cmd,
     eval_cmd,
     finetune_cmd,
     ingest,
@@ -81,6 +82,7 @@ workflows_cmd.register(app)
 eval_cmd.register(app)
 tui_cmd.register(app)
 finetune_cmd.register(app)
+crewai_cmd.register(app)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..agents import default_outputs
+from ..agents.engine import ENGINES
 from ..errors import ConfigError
 from ..serving import ModelClient
 from ..tools import default_registry
@@ -36,6 +37,10 @@ def batch(
     ] = None,
     batches_dir: Annotated[
         Path | None, typer.Option(help="Where batch folders go (default: ./batches).")
+    ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(help=f"Agent framework: {' or '.join(ENGINES)} (default: the workflow's `engine`)."),
     ] = None,
     resume: Annotated[Path | None, typer.Option(help="Resume the batch in this folder.", exists=True)] = None,
 ) -> None:
@@ -93,6 +98,7 @@ def batch(
                             concurrency=concurrency,
                             on_task=done,
                             sinks=exporters,
+                            engine=engine,
                         )
 
     try:

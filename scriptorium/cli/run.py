@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from ..agents import AgentCatalog, OutputRegistry, default_outputs
+from ..agents.engine import ENGINES
 from ..config import Settings
 from ..errors import ConfigError
 from ..events import Event, EventSink, StepFailed, StepFinished
@@ -67,6 +68,10 @@ def run(
         list[Path] | None, typer.Option(help="Ingest these files or folders into memory first.", exists=True)
     ] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="Where run folders go (default: ./runs).")] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(help=f"Agent framework: {' or '.join(ENGINES)} (default: the workflow's `engine`)."),
+    ] = None,
     resume: Annotated[Path | None, typer.Option(help="Resume the run in this folder.", exists=True)] = None,
     force: Annotated[bool, typer.Option(help="Resume even though the workflow or agents changed.")] = False,
     tui: Annotated[bool, typer.Option("--tui", help="Watch the run in the terminal UI.")] = False,
@@ -96,7 +101,19 @@ def run(
     run_dir = resume or new_run_dir(runs_dir or settings.project_dir / "runs", loaded.spec.name)
     console.print(f"run folder: {run_dir}")
     start = partial(
-        _run, settings, loaded, run_dir, endpoint, catalog, tools, outputs, given, corpus, resume, force
+        _run,
+        settings,
+        loaded,
+        run_dir,
+        endpoint,
+        catalog,
+        tools,
+        outputs,
+        given,
+        corpus,
+        resume,
+        force,
+        engine,
     )
     try:
         outcome = _run_in_tui(start, run_dir) if tui else asyncio.run(start(sinks=[_Progress()]))
@@ -135,6 +152,7 @@ async def _run(
     corpus: list[Path] | None,
     resume: Path | None,
     force: bool,
+    engine: str | None,
     sinks: list[EventSink],
 ) -> RunOutcome:
     async with (
@@ -154,6 +172,7 @@ async def _run(
                 resume=resume is not None,
                 force=force,
                 sinks=[*sinks, *exporters],
+                engine=engine,
             )
 
 

@@ -225,13 +225,19 @@ async def run_batch(
     executor: Executor | None = None,
     on_task: Callable[[TaskOutcome], None] | None = None,
     sinks: list[EventSink] | None = None,
+    engine: str | None = None,
 ) -> list[TaskOutcome]:
-    """Run every task (resuming those already begun in `batch_dir`); writes `summary.json`."""
+    """Run every task (resuming those already begun in `batch_dir`); writes `summary.json`.
+
+    `engine` overrides the workflow's; a resumed batch keeps the one it started with unless given.
+    """
+    engine = engine or _recorded_engine(batch_dir) or loaded.spec.engine
     write_json_atomic(
         batch_dir / "manifest.json",
         {
             "workflow_path": str(loaded.file.resolve()),
             "spec_hash": loaded.spec_hash(catalog),
+            "engine": engine,
             "tasks": [{"id": t.id, "inputs": t.inputs} for t in tasks],
         },
     )
@@ -260,6 +266,7 @@ async def run_batch(
                 inputs=task.inputs,
                 resume=resume,
                 sinks=sinks,
+                engine=engine,
             )
             result = run.result
             outcome = TaskOutcome(
@@ -294,6 +301,14 @@ def read_manifest(batch_dir: Path) -> tuple[Path, list[BatchTask]]:
             f"{batch_dir} is not a batch folder (no readable manifest.json)",
             hint="pass a folder that `scriptorium batch` wrote",
         ) from exc
+
+
+def _recorded_engine(batch_dir: Path) -> str | None:
+    try:
+        engine = json.loads((batch_dir / "manifest.json").read_text()).get("engine")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return engine if isinstance(engine, str) else None
 
 
 def _outcome(task_id: str, task_dir: Path, summary: dict[str, Any]) -> TaskOutcome:

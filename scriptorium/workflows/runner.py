@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from ..agents import AgentCatalog
-from ..agents.runtime import AgentRuntime
+from ..agents.engine import AgentEngine
 from ..errors import ScriptoriumError
 from ..events import LoopEnded, StepFailed, StepFinished, StepStarted, emit, scope
 from ..tools import ToolContext, ToolRegistry
@@ -88,7 +88,7 @@ class WorkflowRunner:
         self,
         loaded: LoadedWorkflow,
         *,
-        runtime: AgentRuntime,
+        runtime: AgentEngine,
         catalog: AgentCatalog,
         tools: ToolRegistry,
         context: ToolContext,

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from ..agents import AgentCatalog, OutputRegistry
-from ..agents.runtime import AgentRuntime
+from ..agents.engine import make_engine
 from ..errors import ConfigError
 from ..events import EventBus, EventSink, RunFailed, RunFinished, RunStarted, TraceWriter
 from ..fileio import write_atomic, write_json_atomic
@@ -65,8 +65,12 @@ async def run_workflow(
     force: bool = False,
     sinks: list[EventSink] | None = None,
     web: Any = None,
+    engine: str | None = None,
 ) -> RunOutcome:
-    """Run (or resume) `loaded` in `run_dir`. With `resume`, inputs come from the folder."""
+    """Run (or resume) `loaded` in `run_dir`. With `resume`, inputs come from the folder.
+
+    `engine` overrides the workflow's; a resumed run keeps the engine it started with unless given.
+    """
     checkpoint = Checkpoint(run_dir / "checkpoint.sqlite")
     spec_hash = loaded.spec_hash(catalog)
     try:
@@ -81,6 +85,7 @@ async def run_workflow(
                     hint="resume with --force to continue with the new definition anyway",
                 )
             values = json.loads((run_dir / "inputs.json").read_text())
+            engine = engine or checkpoint.get_meta("engine")
         else:
             values = resolve_inputs(loaded.spec, inputs or {})
             write_json_atomic(run_dir / "inputs.json", values)
@@ -90,11 +95,13 @@ async def run_workflow(
             )
             checkpoint.set_meta("workflow_path", str(loaded.file.resolve()))
         checkpoint.set_meta("spec_hash", spec_hash)
+        engine = engine or loaded.spec.engine
+        checkpoint.set_meta("engine", engine)
         (run_dir / "outputs").mkdir(exist_ok=True)
         trace = TraceWriter(run_dir / "trace.jsonl")
         bus = EventBus(run_dir.name, [trace, *(sinks or [])])
         context = ToolContext(run_dir=run_dir, memory=memory, memory_writable=memory is not None, web=web)
-        runtime = AgentRuntime(client, tools=tools, outputs=outputs, context=context)
+        runtime = make_engine(engine, client, tools=tools, outputs=outputs, context=context)
         runner = WorkflowRunner(
             loaded, runtime=runtime, catalog=catalog, tools=tools, context=context, checkpoint=checkpoint
         )
@@ -108,7 +115,7 @@ async def run_workflow(
                     bus.emit(RunFinished(status=result.status, duration_s=result.duration_s))
                 else:
                     bus.emit(RunFailed(error=result.error or result.status, duration_s=result.duration_s))
-                _write_summary(run_dir, loaded, values, result)
+                _write_summary(run_dir, loaded, engine, values, result)
                 trace.close()
         return RunOutcome(run_dir, result, values)
     finally:
@@ -116,12 +123,13 @@ async def run_workflow(
 
 
 def _write_summary(
-    run_dir: Path, loaded: LoadedWorkflow, inputs: dict[str, Any], result: WorkflowResult
+    run_dir: Path, loaded: LoadedWorkflow, engine: str, inputs: dict[str, Any], result: WorkflowResult
 ) -> None:
     write_json_atomic(
         run_dir / "summary.json",
         {
             "workflow": loaded.spec.name,
+            "engine": engine,
             "status": result.status,
             "error": result.error,
             "inputs": inputs,

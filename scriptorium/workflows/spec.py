@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..agents.engine import EngineName
+
 __all__ = ["InputSpec", "LoopSpec", "StepKind", "StepSpec", "WorkflowSpec"]
 
 StepKind = Literal["agent", "tool", "map", "loop", "gather"]
@@ -125,3 +127,5 @@ class WorkflowSpec(BaseModel):
     """Steps (and map items) running at once; the model client caps requests separately."""
     budget_s: float = Field(default=3600, gt=0)
     """Wall-clock budget of a run; past it the run stops with a "limit reached" result."""
+    engine: EngineName = "autogen"
+    """Which agent framework runs the agent steps (`--engine` overrides it for one run)."""

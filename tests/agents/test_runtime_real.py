@@ -12,8 +12,10 @@ from autogen_core.models import SystemMessage, UserMessage
 
 from scriptorium.agents import AgentCatalog, AgentSpec, default_outputs
 from scriptorium.agents.autogen_adapter import RegistryTool, ScriptoriumChatClient
+from scriptorium.agents.engine import ENGINES, AgentEngine, make_engine
+from scriptorium.agents.model_calls import AgentModelCalls
 from scriptorium.agents.outputs import Outline, SearchPlan
-from scriptorium.agents.runtime import AgentRuntime, ModelNotServed
+from scriptorium.agents.runtime import ModelNotServed
 from scriptorium.events import EventBus, ModelRequest, ToolCall
 from scriptorium.memory import LocalEmbedder, MemoryStore
 from scriptorium.serving import Endpoint, ModelClient
@@ -41,10 +43,14 @@ def catalog() -> AgentCatalog:
     return AgentCatalog.load(default_registry(plugins=False), default_outputs())
 
 
-@pytest.fixture
-async def runtime(endpoint: Endpoint, memory: MemoryStore, tmp_path: Path) -> AsyncIterator[AgentRuntime]:
+@pytest.fixture(params=ENGINES)
+async def runtime(
+    request: pytest.FixtureRequest, endpoint: Endpoint, memory: MemoryStore, tmp_path: Path
+) -> AsyncIterator[AgentEngine]:
+    """Each agent test runs on every engine: the answers must validate against the same schemas."""
     async with ModelClient(endpoint) as client:
-        yield AgentRuntime(
+        yield make_engine(
+            request.param,
             client,
             tools=default_registry(plugins=False),
             outputs=default_outputs(),
@@ -68,7 +74,7 @@ async def test_probe_finds_schema_output_but_no_native_tool_calls(client: ModelC
     assert profile.context_length == 4096
 
 
-async def test_planner_returns_a_valid_outline(runtime: AgentRuntime, catalog: AgentCatalog) -> None:
+async def test_planner_returns_a_valid_outline(runtime: AgentEngine, catalog: AgentCatalog) -> None:
     sink = Collect()
     with EventBus("r", [sink]).active():
         result = await runtime.run(catalog.get("planner"), f"Plan a short paper on {TOPIC}.")
@@ -80,7 +86,7 @@ async def test_planner_returns_a_valid_outline(runtime: AgentRuntime, catalog: A
     assert requests[0].settings.get("response_format") == "Outline"
 
 
-async def test_retriever_plans_searches(runtime: AgentRuntime, catalog: AgentCatalog) -> None:
+async def test_retriever_plans_searches(runtime: AgentEngine, catalog: AgentCatalog) -> None:
     result = await runtime.run(
         catalog.get("retriever"),
         "Research questions: How does RAG reduce hallucination? What are its failure modes?",
@@ -91,7 +97,7 @@ async def test_retriever_plans_searches(runtime: AgentRuntime, catalog: AgentCat
 
 
 async def test_writer_cites_only_the_keys_it_was_given(
-    runtime: AgentRuntime, catalog: AgentCatalog, memory: MemoryStore
+    runtime: AgentEngine, catalog: AgentCatalog, memory: MemoryStore
 ) -> None:
     hits = memory.query("retrieval-augmented generation pipeline and benefits", k=3)
     keys = [h.key for h in hits]
@@ -108,7 +114,7 @@ async def test_writer_cites_only_the_keys_it_was_given(
 
 
 async def test_writer_given_evidence_sentence_ids_picks_only_those(
-    runtime: AgentRuntime, catalog: AgentCatalog
+    runtime: AgentEngine, catalog: AgentCatalog
 ) -> None:
     evidence = {
         "s1": "RAG retrieves passages from an index and adds them to the prompt.",
@@ -126,7 +132,7 @@ async def test_writer_given_evidence_sentence_ids_picks_only_those(
     assert {s.pick for s in draft.sentences} <= set(evidence)
 
 
-async def test_reviewer_gives_a_verdict_over_given_keys(runtime: AgentRuntime, catalog: AgentCatalog) -> None:
+async def test_reviewer_gives_a_verdict_over_given_keys(runtime: AgentEngine, catalog: AgentCatalog) -> None:
     result = await runtime.run(
         catalog.get("reviewer"),
         "Section: RAG retrieves passages and cites them [rag:0].\nEvidence: [rag:0] RAG combines a retriever "
@@ -137,7 +143,7 @@ async def test_reviewer_gives_a_verdict_over_given_keys(runtime: AgentRuntime, c
     assert set(result.output.unsupported_citations) <= {"rag:0"}
 
 
-async def test_json_schema_output_agent(runtime: AgentRuntime) -> None:
+async def test_json_schema_output_agent(runtime: AgentEngine) -> None:
     spec = AgentSpec(
         name="extractor",
         role="Extractor",
@@ -161,13 +167,15 @@ async def test_a_required_tool_choice_is_a_valid_call_of_an_allowed_tool(
     context = ToolContext(memory=memory)
     tools = [RegistryTool(registry, "memory_search", context, ["memory_search"])]
     adapter = ScriptoriumChatClient(
-        client,
-        await probe(client),
-        caller="tester",
-        model=None,
-        temperature=0,
-        max_tokens=120,
-        max_tool_rounds=2,
+        AgentModelCalls(
+            client,
+            await probe(client),
+            caller="tester",
+            model=None,
+            temperature=0,
+            max_tokens=120,
+            max_tool_rounds=2,
+        )
     )
     result = await adapter.create(
         [
@@ -187,7 +195,7 @@ async def test_a_required_tool_choice_is_a_valid_call_of_an_allowed_tool(
     assert [type(e) for e in sink.events if isinstance(e, ToolCall)] == [ToolCall]
 
 
-async def test_agent_with_tools_stays_within_max_turns(runtime: AgentRuntime) -> None:
+async def test_agent_with_tools_stays_within_max_turns(runtime: AgentEngine) -> None:
     spec = AgentSpec(
         name="researcher",
         role="Researcher",
@@ -204,7 +212,7 @@ async def test_agent_with_tools_stays_within_max_turns(runtime: AgentRuntime) ->
     assert result.model_calls <= 3  # one decision, at most one tool round's reflection, one answer
 
 
-async def test_a_model_the_server_does_not_serve_is_named_with_the_served_ones(runtime: AgentRuntime) -> None:
+async def test_a_model_the_server_does_not_serve_is_named_with_the_served_ones(runtime: AgentEngine) -> None:
     spec = AgentSpec(name="x", role="r", goal="g", model={"adapter": "no-such-adapter"})
     with pytest.raises(ModelNotServed) as caught:
         await runtime.run(spec, "hi")

@@ -8,7 +8,8 @@ import httpx
 from autogen_core.models import UserMessage
 from pydantic import SecretStr
 
-from scriptorium.agents.autogen_adapter import ScriptoriumChatClient, decision_schema
+from scriptorium.agents.autogen_adapter import ScriptoriumChatClient
+from scriptorium.agents.model_calls import AgentModelCalls, decision_schema
 from scriptorium.events import EventBus, LoopEnded
 from scriptorium.serving.client import Endpoint, ModelClient
 from scriptorium.serving.probe import CapabilityProfile
@@ -72,7 +73,9 @@ async def test_a_repeated_tool_call_ends_the_tool_loop_with_an_event() -> None:
     )
     profile = CapabilityProfile("http://m.test/v1", "m", ("m",), 4096, json_schema=True, tool_calls=False)
     adapter = ScriptoriumChatClient(
-        client, profile, caller="a", model=None, temperature=0, max_tokens=50, max_tool_rounds=5
+        AgentModelCalls(
+            client, profile, caller="a", model=None, temperature=0, max_tokens=50, max_tool_rounds=5
+        )
     )
     seen: list[object] = []
 
@@ -88,12 +91,14 @@ async def test_a_repeated_tool_call_ends_the_tool_loop_with_an_event() -> None:
             third = await adapter.create(messages, tools=[SEARCH])  # type: ignore[list-item]
     assert first.finish_reason == "function_calls"
     assert second.finish_reason == "stop" and second.content == "final answer"
-    assert third.content == "final answer" and adapter.tool_rounds == 2  # no more decisions once stalled
+    assert (
+        third.content == "final answer" and adapter.calls.tool_rounds == 2
+    )  # no more decisions once stalled
     ended = [e for e in seen if isinstance(e, LoopEnded)]
     assert len(ended) == 1 and ended[0].reason == "stalled" and "memory_search" in ended[0].detail
 
 
 def test_decision_schema_offers_each_tool_and_answer() -> None:
-    schema = decision_schema([SEARCH])  # type: ignore[list-item]
+    schema = decision_schema([SEARCH])
     assert [b["properties"]["action"]["const"] for b in schema["anyOf"]] == ["memory_search", "answer"]
-    assert len(decision_schema([SEARCH], allow_answer=False)["anyOf"]) == 1  # type: ignore[list-item]
+    assert len(decision_schema([SEARCH], allow_answer=False)["anyOf"]) == 1

@@ -1,0 +1,129 @@
+"""`import crewai` and `export crewai` without a server: what is written, what is listed as not
+translated, and the errors of a broken project. Running an imported project is in test_engines_real."""
+
+from __future__ import annotations
+
+import runpy
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scriptorium.agents import AgentCatalog, default_outputs
+from scriptorium.errors import ConfigError
+from scriptorium.specfile import SpecErrors
+from scriptorium.tools import default_registry
+from scriptorium.workflows import LIBRARY_DIR, load_workflow
+from scriptorium.workflows.crewai_project import export_crewai, import_crewai
+
+CREW = Path(__file__).parents[1] / "data" / "crewai_project"
+
+
+def catalog(project: Path | None = None) -> AgentCatalog:
+    dirs = [project / "agents"] if project else []
+    return AgentCatalog.load(default_registry(plugins=False), default_outputs(), dirs)
+
+
+def load(project: Path, name: str) -> object:
+    tools, outputs = default_registry(plugins=False), default_outputs()
+    return load_workflow(
+        project / "workflows" / f"{name}.yaml", catalog=catalog(project), tools=tools, outputs=outputs
+    )
+
+
+def test_import_writes_agents_and_a_workflow_with_crewai_context_and_inputs(tmp_path: Path) -> None:
+    translation = import_crewai(CREW, tmp_path, name="research")
+    assert translation.files == [
+        tmp_path / "agents" / "research.yaml",
+        tmp_path / "workflows" / "research.yaml",
+    ]
+    workflow = yaml.safe_load(translation.files[1].read_text())
+    assert list(workflow["inputs"]) == ["topic"]
+    report = workflow["steps"]["reporting_task"]
+    assert "{{ steps.research_task.output }}" in report["prompt"]  # CrewAI's default context
+    assert report["variables"] == {"topic": "{{ inputs.topic }}"}
+    assert workflow["steps"]["save_reporting_task"]["args"]["path"] == "outputs/report.md"
+    agents = yaml.safe_load(translation.files[0].read_text())
+    assert agents["reporting_analyst"]["max_turns"] == 3
+    notes = "\n".join(translation.notes)
+    assert "llm 'smollm2-135m-instruct' not kept" in notes
+    assert "human_input" in notes and "verbose" in notes
+    load(tmp_path, "research")  # validates
+
+
+def test_explicit_context_tools_and_library_names(tmp_path: Path) -> None:
+    crew = tmp_path / "crew" / "src" / "demo" / "config"
+    crew.mkdir(parents=True)
+    (crew / "agents.yaml").write_text(
+        "writer:\n  role: Writer\n  goal: Write about {topic}\n  tools: [SerperDevTool, PDFSearchTool]\n"
+        "  allow_delegation: true\n"
+    )
+    (crew / "tasks.yaml").write_text(
+        "a:\n  description: First on {topic}\n  expected_output: x\n  agent: writer\n"
+        "b:\n  description: Second\n  expected_output: y\n  agent: writer\n  context: []\n"
+        "c:\n  description: Third in {style}\n  expected_output: z\n  agent: writer\n  context: [a]\n"
+    )
+    translation = import_crewai(tmp_path / "crew", tmp_path / "out", name="demo")
+    agents = yaml.safe_load((tmp_path / "out" / "agents" / "demo.yaml").read_text())
+    assert list(agents) == ["demo_writer"]  # the library's writer keeps its name
+    assert agents["demo_writer"]["tools"] == ["web_search"]
+    steps = yaml.safe_load((tmp_path / "out" / "workflows" / "demo.yaml").read_text())["steps"]
+    assert "steps." not in steps["b"]["prompt"]
+    assert "{{ steps.a.output }}" in steps["c"]["prompt"] and "steps.b" not in steps["c"]["prompt"]
+    notes = "\n".join(translation.notes)
+    assert "PDFSearchTool" in notes and "delegation" in notes and "'demo_writer'" in notes
+    load(tmp_path / "out", "demo")
+    with pytest.raises(ConfigError, match="would overwrite"):
+        import_crewai(tmp_path / "crew", tmp_path / "out", name="demo")
+    import_crewai(tmp_path / "crew", tmp_path / "out", name="demo", force=True)
+
+
+def test_a_task_naming_an_unknown_agent_is_reported_with_file_and_line(tmp_path: Path) -> None:
+    shutil.copytree(CREW, tmp_path / "crew")
+    tasks = tmp_path / "crew" / "config" / "tasks.yaml"
+    tasks.write_text(tasks.read_text().replace("agent: reporting_analyst", "agent: reporting_analist"))
+    with pytest.raises(SpecErrors) as caught:
+        import_crewai(tmp_path / "crew", tmp_path / "out")
+    message = str(caught.value)
+    assert f"{tasks}:" in message and "reporting_analist" in message and "reporting_analyst" in message
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_a_folder_without_crewai_config_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a CrewAI project"):
+        import_crewai(tmp_path, tmp_path / "out")
+
+
+def test_export_of_the_paper_workflow_lists_what_crewai_cannot_express(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tools, outputs = default_registry(plugins=False), default_outputs()
+    loaded = load_workflow(LIBRARY_DIR / "paper.yaml", catalog=catalog(), tools=tools, outputs=outputs)
+    translation = export_crewai(loaded, catalog(), tmp_path / "crew")
+    agents = yaml.safe_load((tmp_path / "crew" / "config" / "agents.yaml").read_text())
+    tasks = yaml.safe_load((tmp_path / "crew" / "config" / "tasks.yaml").read_text())
+    assert set(agents) == {"planner", "retriever", "writer", "reviewer"}
+    assert {t["agent"] for t in tasks.values()} <= set(agents)
+    assert "{topic}" in tasks["plan"]["description"] and "{{" not in tasks["plan"]["description"]
+    notes = "\n".join(translation.notes)
+    for tool_step in ("survey", "research", "assemble"):
+        assert f"step '{tool_step}' is a tool step" in notes
+    # The written crew.py builds a CrewAI crew from those files (not run: that needs a model).
+    monkeypatch.setenv("OPENAI_API_KEY", "not-used")
+    crew = runpy.run_path(str(tmp_path / "crew" / "crew.py"))["build_crew"]()
+    assert [task.name for task in crew.tasks] == list(tasks)
+
+
+def test_import_then_export_keeps_the_tasks(tmp_path: Path) -> None:
+    import_crewai(CREW, tmp_path, name="research")
+    tools, outputs = default_registry(plugins=False), default_outputs()
+    project = catalog(tmp_path)
+    loaded = load_workflow(
+        tmp_path / "workflows" / "research.yaml", catalog=project, tools=tools, outputs=outputs
+    )
+    export_crewai(loaded, project, tmp_path / "back")
+    tasks = yaml.safe_load((tmp_path / "back" / "config" / "tasks.yaml").read_text())
+    assert list(tasks) == ["research_task", "reporting_task"]
+    assert tasks["reporting_task"]["context"] == ["research_task"]
+    assert "{topic}" in tasks["research_task"]["description"]
