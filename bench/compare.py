@@ -10,7 +10,9 @@
    on CrewAI's own OpenAI-compatible LLM, over the topics with `kickoff_for_each`.
 5. autogen-plain: what an AutoGen user would write: a `RoundRobinGroupChat` of the same three
    agents per task, the tasks one after another.
-Reported per variant: completion tokens/s, wall time, requests, and for the variants that call
+Tokens and requests are counted by the server (its /metrics, before and after each variant), so
+every variant is counted the same way (CrewAI's own usage report counts a shared LLM once per
+agent). Reported per variant: completion tokens/s, wall time, requests, and for the variants that call
 through an instrumented client, the per-call overhead: the client's time for a call minus the HTTP
 round trip (transport-level, request sent to body read) and minus waiting for a concurrency slot.
 Each variant sends its own vLLM `cache_salt`, so none starts with another's prompts cached.
@@ -84,13 +86,11 @@ class Timings:
 
 
 class TimedTransport(httpx.AsyncHTTPTransport):
-    """Adds a `cache_salt`, counts requests and adds each round trip (until the body is read) to the
-    call in progress."""
+    """Adds a `cache_salt` and adds each round trip (until the body is read) to the call in progress."""
 
     def __init__(self, record: Callable[[dict[str, Any]], None] | None = None) -> None:
         super().__init__()
         self.salt = uuid.uuid4().hex
-        self.requests = 0
         self._record = record
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -101,7 +101,6 @@ class TimedTransport(httpx.AsyncHTTPTransport):
             body["cache_salt"] = self.salt
             headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
             request = httpx.Request(request.method, request.url, headers=headers, json=body)
-            self.requests += 1
         call = _CURRENT.get()
         started = time.perf_counter()
         response = await super().handle_async_request(request)
@@ -173,14 +172,19 @@ class TimedClient(ModelClient):
 
 
 async def scriptorium_batch(
-    engine: str, endpoint: Endpoint, tasks: list[BatchTask], concurrency: int, work: Path
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    engine: str,
+    endpoint: Endpoint,
+    tasks: list[BatchTask],
+    concurrency: int,
+    work: Path,
+    sent: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The paper batch on `engine`; the request bodies it sends are appended to `sent`."""
     settings = load_settings()
     tools, outputs = default_registry(), default_outputs()
     catalog = AgentCatalog.load(tools, outputs)
     loaded = load_workflow(LIBRARY_DIR / "paper.yaml", catalog=catalog, tools=tools, outputs=outputs)
-    sent: list[dict[str, Any]] = []
-    transport = TimedTransport(sent.append)
+    transport = TimedTransport(sent.append if sent is not None else None)
     timings = Timings()
     with MemoryStore(work / f"memory-{engine}", "bench") as memory:
         memory.ingest([CORPUS])
@@ -200,16 +204,12 @@ async def scriptorium_batch(
                 engine=engine,
             )
             wall = time.perf_counter() - started
-            tokens = client.ledger.total().completion_tokens
         await http.aclose()
-    row = {
+    return {
         "wall_s": wall,
-        "completion_tokens": tokens,
-        "requests": transport.requests,
         "failed_tasks": sum(o.status != "succeeded" for o in outcomes),
         **timings.summary(),
     }
-    return row, sent
 
 
 async def bare_replay(endpoint: Endpoint, sent: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
@@ -221,12 +221,10 @@ async def bare_replay(endpoint: Endpoint, sent: list[dict[str, Any]], concurrenc
         http_client=httpx.AsyncClient(timeout=600, transport=transport),
     )
     queue = list(sent)
-    generated = 0
     timings = Timings()
     known = {"model", "messages", "max_tokens", "temperature", "response_format", "stream", "stream_options"}
 
     async def worker() -> None:
-        nonlocal generated
         while queue:
             body = queue.pop()
             call = _Call()
@@ -236,12 +234,9 @@ async def bare_replay(endpoint: Endpoint, sent: list[dict[str, Any]], concurrenc
                 **{k: v for k, v in body.items() if k in known},
                 extra_body={k: v for k, v in body.items() if k not in known},
             )
-            if body.get("stream"):
-                async for chunk in reply:
-                    if chunk.usage is not None:
-                        generated += chunk.usage.completion_tokens
-            elif reply.usage is not None:
-                generated += reply.usage.completion_tokens
+            if body.get("stream"):  # streamed like the workflow's (its trace shows tokens as they come)
+                async for _chunk in reply:
+                    pass
             timings.overheads_ms.append((time.perf_counter() - started - call.http_s) * 1000)
             _CURRENT.reset(token)
 
@@ -249,13 +244,7 @@ async def bare_replay(endpoint: Endpoint, sent: list[dict[str, Any]], concurrenc
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall = time.perf_counter() - started
     await bare.close()
-    return {
-        "wall_s": wall,
-        "completion_tokens": generated,
-        "requests": transport.requests,
-        "failed_tasks": 0,
-        **timings.summary(),
-    }
+    return {"wall_s": wall, "failed_tasks": 0, **timings.summary()}
 
 
 def crewai_plain(endpoint: Endpoint, topics: list[str]) -> dict[str, Any]:
@@ -287,11 +276,8 @@ def crewai_plain(endpoint: Endpoint, topics: list[str]) -> dict[str, Any]:
     started = time.perf_counter()
     outputs = crew.kickoff_for_each(inputs=[{"topic": t} for t in topics])
     wall = time.perf_counter() - started
-    usage = [o.token_usage for o in outputs]
     return {
         "wall_s": wall,
-        "completion_tokens": sum(u.completion_tokens for u in usage),
-        "requests": sum(u.successful_requests for u in usage),
         "failed_tasks": sum(not o.raw for o in outputs),
         "overhead_p50_ms": None,
         "overhead_p95_ms": None,
@@ -322,7 +308,7 @@ async def autogen_plain(endpoint: Endpoint, topics: list[str]) -> dict[str, Any]
         extra_body={"cache_salt": uuid.uuid4().hex},
         max_retries=0,
     )
-    completion = requests = failed = 0
+    failed = 0
     started = time.perf_counter()
     for topic in topics:
         team = RoundRobinGroupChat(
@@ -333,20 +319,40 @@ async def autogen_plain(endpoint: Endpoint, topics: list[str]) -> dict[str, Any]
             max_turns=len(ROLES),
         )
         result = await team.run(task=f"Write a short paper on {topic}.")
-        usages = [m.models_usage for m in result.messages if m.models_usage is not None]
-        completion += sum(u.completion_tokens for u in usages)
-        requests += len(usages)
-        failed += len(usages) < len(ROLES)
+        failed += sum(m.models_usage is not None for m in result.messages) < len(ROLES)
     wall = time.perf_counter() - started
     await client.close()
     return {
         "wall_s": wall,
-        "completion_tokens": completion,
-        "requests": requests,
         "failed_tasks": failed,
         "overhead_p50_ms": None,
         "overhead_p95_ms": None,
     }
+
+
+async def server_counts(endpoint: Endpoint) -> tuple[float, float]:
+    """Generated tokens and finished requests so far, from vLLM's Prometheus metrics."""
+    url = endpoint.base_url.removesuffix("/").removesuffix("/v1") + "/metrics"
+    async with httpx.AsyncClient(timeout=30) as http:
+        text = (await http.get(url)).text
+    tokens = requests = 0.0
+    for line in text.splitlines():
+        if line.startswith("vllm:generation_tokens_total"):
+            tokens += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("vllm:request_success_total"):
+            requests += float(line.rsplit(" ", 1)[1])
+    return tokens, requests
+
+
+async def counted(endpoint: Endpoint, variant: Any) -> dict[str, Any]:
+    """Run one variant (an awaitable giving its row) with the server's counts around it."""
+    tokens, requests = await server_counts(endpoint)
+    row: dict[str, Any] = await variant
+    after_tokens, after_requests = await server_counts(endpoint)
+    row["completion_tokens"] = int(after_tokens - tokens)
+    row["requests"] = int(after_requests - requests)
+    row["tokens_per_s"] = row["completion_tokens"] / row["wall_s"]
+    return row
 
 
 async def main(tasks: int, concurrency: int, sections: int, only: set[int]) -> dict[str, dict[str, Any]]:
@@ -358,19 +364,21 @@ async def main(tasks: int, concurrency: int, sections: int, only: set[int]) -> d
     ]
     work = Path(tempfile.mkdtemp(prefix="scriptorium-compare-"))
     rows: dict[str, dict[str, Any]] = {}
-    sent: list[dict[str, Any]] = []
     if only & {1, 2}:
-        rows["2 autogen"], sent = await scriptorium_batch("autogen", endpoint, batch, concurrency, work)
+        sent: list[dict[str, Any]] = []
+        rows["2 autogen"] = await counted(
+            endpoint, scriptorium_batch("autogen", endpoint, batch, concurrency, work, sent)
+        )
     if 1 in only:
-        rows["1 bare"] = await bare_replay(endpoint, sent, concurrency)
+        rows["1 bare"] = await counted(endpoint, bare_replay(endpoint, sent, concurrency))
     if 3 in only:
-        rows["3 crewai"], _ = await scriptorium_batch("crewai", endpoint, batch, concurrency, work)
+        rows["3 crewai"] = await counted(
+            endpoint, scriptorium_batch("crewai", endpoint, batch, concurrency, work)
+        )
     if 4 in only:
-        rows["4 crewai-plain"] = await asyncio.to_thread(crewai_plain, endpoint, topics)
+        rows["4 crewai-plain"] = await counted(endpoint, asyncio.to_thread(crewai_plain, endpoint, topics))
     if 5 in only:
-        rows["5 autogen-plain"] = await autogen_plain(endpoint, topics)
-    for row in rows.values():
-        row["tokens_per_s"] = row["completion_tokens"] / row["wall_s"]
+        rows["5 autogen-plain"] = await counted(endpoint, autogen_plain(endpoint, topics))
     return dict(sorted(rows.items()))
 
 
