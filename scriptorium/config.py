@@ -89,6 +89,9 @@ class MemorySettings(BaseModel):
 
     path: Path | None = None
     """Store folder; default: `.scriptorium/memory` in the project folder."""
+    url: str | None = None
+    """A Chroma server (`chroma run`) to use instead of the folder, e.g. `http://127.0.0.1:8000`: many
+    processes and machines can share it, where a folder takes one process at a time."""
     collection: str | None = None
     """Collection name; default: the project folder's name."""
     chunk_size: int = Field(default=1200, ge=100)
@@ -150,7 +153,10 @@ class Settings(BaseSettings):
     )
 
     base_url: str | None = None
-    """An OpenAI-compatible server to use instead of the managed one (…/v1). Nothing is started then."""
+    """An OpenAI-compatible server to use instead of the managed one (…/v1). Nothing is started then.
+    Several servers of the same model: comma-separated, or list them in `endpoints`."""
+    endpoints: list[str] = Field(default_factory=list)
+    """More servers of the same model (each …/v1); requests go to the one with fewest in flight."""
     api_key: SecretStr | None = None
     """Key for `base_url`, or for the managed server (generated and stored when unset)."""
     model: str | None = None
@@ -174,7 +180,20 @@ class Settings(BaseSettings):
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
-        return value.rstrip("/") if value else None
+        return (
+            ",".join(u.strip().rstrip("/") for u in value.split(",") if u.strip()) or None if value else None
+        )
+
+    @field_validator("endpoints")
+    @classmethod
+    def _strip_slashes(cls, value: list[str]) -> list[str]:
+        return [u.strip().rstrip("/") for u in value if u.strip()]
+
+    @property
+    def endpoint_urls(self) -> list[str]:
+        """Every configured server of the model: `base_url` (comma-separated) then `endpoints`."""
+        urls = (self.base_url.split(",") if self.base_url else []) + self.endpoints
+        return list(dict.fromkeys(urls))
 
     @property
     def max_num_seqs(self) -> int:

@@ -107,7 +107,7 @@ def batch(
         console.print(f"[yellow]interrupted[/]; resume with: scriptorium batch --resume {batch_dir}")
         raise typer.Exit(130) from None
     _report(outcomes, batch_dir)
-    if not settings.base_url:
+    if not settings.endpoint_urls:
         console.print("[dim]the model server keeps running; `scriptorium serve --stop` stops it[/]")
     if any(o.status != "succeeded" for o in outcomes):
         console.print(f"resume with: scriptorium batch --resume {batch_dir}")

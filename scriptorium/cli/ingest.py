@@ -47,5 +47,6 @@ def ingest(
             console.print(f"[yellow]skipped[/] {skipped.source}: {skipped.reason}", soft_wrap=True)
         console.print(report.summary(), soft_wrap=True)
         console.print(
-            f"[dim]memory: {store.path} (collection {settings.memory_collection}, {store.count()} chunks)[/]"
+            f"[dim]memory: {store.location} "
+            f"(collection {settings.memory_collection}, {store.count()} chunks)[/]"
         )

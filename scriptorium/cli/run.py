@@ -136,7 +136,7 @@ def run(
     if result.status != "succeeded":
         console.print(f"resume with: scriptorium run --resume {run_dir}")
         raise typer.Exit(1)
-    if not settings.base_url:
+    if not settings.endpoint_urls:
         console.print("[dim]the model server keeps running; `scriptorium serve --stop` stops it[/]")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -9,8 +11,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..serving.server import ManagedServer
-from ..serving.state import ServerState
+from ..config import Settings
+from ..serving.server import ManagedServer, replica_servers
+from ..serving.state import ServerState, read_state
 from ._common import console, settings_from
 
 
@@ -41,6 +44,9 @@ def serve(
     ] = None,
     max_num_seqs: Annotated[int | None, typer.Option(help="Requests vLLM batches at once.")] = None,
     max_model_len: Annotated[int | None, typer.Option(help="Context length to serve.")] = None,
+    replicas: Annotated[
+        int, typer.Option(min=1, help="Servers of the model to start, on consecutive ports.")
+    ] = 1,
 ) -> None:
     """Run the bundled model (or yours) behind vLLM's OpenAI-compatible API on 127.0.0.1."""
     settings = settings_from(
@@ -57,18 +63,25 @@ def serve(
     )
     server = ManagedServer(settings)
     if status:
-        found = server.running()
-        if found is None:
+        found = [state for s in replica_servers(settings) if (state := s.running()) is not None]
+        if not found:
             console.print(f"no managed server is running (state dir {settings.state_dir})")
             raise typer.Exit(1)
-        console.print(_describe(found, settings.config_dir))
+        for state in found:
+            console.print(_describe(state, settings.config_dir))
         return
     if stop:
-        stopped = server.stop()
-        console.print(f"stopped the server at {stopped.base_url} (pid {stopped.pid})")
+        servers = replica_servers(settings)
+        for index, managed in reversed(list(enumerate(servers))):
+            if index == 0 or read_state(managed.state_dir) is not None:
+                stopped = managed.stop()
+                console.print(f"stopped the server at {stopped.base_url} (pid {stopped.pid})")
         return
-    if settings.base_url:
-        console.print(f"SCRIPTORIUM_BASE_URL points at {settings.base_url}: nothing to start")
+    if settings.endpoint_urls:
+        console.print(f"model servers are configured ({', '.join(settings.endpoint_urls)}): nothing to start")
+        return
+    if replicas > 1:
+        _serve_replicas(settings, replicas, detach)
         return
     with console.status("preparing the model and starting vLLM…") as spinner:
 
@@ -94,6 +107,30 @@ def serve(
         return
     server.stop()  # it exited on its own: clear its state
     raise typer.Exit(code or 1)
+
+
+def _serve_replicas(settings: Settings, count: int, detach: bool) -> None:
+    """Start `count` servers at once (each on the next port) and keep or leave them running."""
+    servers = replica_servers(settings, count)
+    with console.status(f"starting {count} vLLM servers…"), ThreadPoolExecutor(count) as pool:
+        results = list(pool.map(lambda s: s.ensure(), servers))
+    for state, started in results:
+        verb = "serving" if started else "already serving"
+        console.print(f"{verb} [bold]{state.model}[/] at [bold]{state.base_url}[/] (pid {state.pid})")
+    console.print("requests are spread over them by fewest in flight")
+    if detach:
+        console.print("running in the background; `scriptorium serve --stop` stops them all")
+        return
+    console.print("press Ctrl-C to stop them")
+    try:
+        while all(s.running() is not None for s in servers):
+            time.sleep(2)
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    for managed in reversed(servers):
+        if read_state(managed.state_dir) is not None:
+            managed.stop()
+    console.print("stopped")
 
 
 def _describe(state: ServerState, config_dir: Path) -> Table:

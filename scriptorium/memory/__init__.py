@@ -33,4 +33,5 @@ def open_store(settings: Settings, embedder: LocalEmbedder | None = None) -> Mem
         embedder=embedder,
         chunk_size=settings.memory.chunk_size,
         chunk_overlap=settings.memory.chunk_overlap,
+        url=settings.memory.url,
     )

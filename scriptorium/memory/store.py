@@ -1,7 +1,8 @@
 """The project's vector memory: one Chroma collection on disk, shared by every agent and run.
 
-- One process owns a store at a time (a lock file): Chroma is thread-safe but concurrent writer
-  processes on one folder corrupt or hang it.
+- One process owns a store folder at a time (a lock file): Chroma is thread-safe but concurrent
+  writer processes on one folder corrupt or hang it. Many processes (and machines) share one store
+  through a Chroma server instead (`chroma run`, `memory.url`): the server serializes the writes.
 - Embeddings are ours (local MiniLM), passed in explicitly, so Chroma never loads its downloading
   default; the embedder's name and dimension live in the collection metadata and a mismatch is refused.
 - Chunk ids are the source's hash plus the chunk's offsets: adding the same chunks again (say, after a
@@ -21,7 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
+from urllib.parse import urlsplit
 
+import httpx
 import numpy as np
 from numpy.typing import NDArray
 
@@ -110,16 +113,21 @@ class MemoryStore:
         embedder: LocalEmbedder | None = None,
         chunk_size: int = 1200,
         chunk_overlap: int = 200,
+        url: str | None = None,
     ) -> None:
+        """`url` (`http://HOST:PORT` of a `chroma run` server) replaces the folder at `path`."""
         self.path = path
+        self.url = url
         self.collection = collection
         self.embedder = embedder or LocalEmbedder()
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
-        path.mkdir(parents=True, exist_ok=True)
-        self._lock_file = _acquire(path / _LOCK_NAME)
+        self._lock_file: IO[str] | None = None
+        if url is None:
+            path.mkdir(parents=True, exist_ok=True)
+            self._lock_file = _acquire(path / _LOCK_NAME)
         try:
-            self._client = _chroma_client(path)
+            self._client = _chroma_server_client(url) if url else _chroma_client(path)
             self._collection = self._open_collection(_collection_name(collection))
         except BaseException:
             self._release()
@@ -302,24 +310,28 @@ class MemoryStore:
 
     def _open_collection(self, name: str) -> Any:
         wanted = {"embedding_model": self.embedder.name, "embedding_dim": self.embedder.dimension}
-        existing = {c.name for c in self._client.list_collections()}
-        if name in existing:
-            collection = self._client.get_collection(name, embedding_function=None)
-            recorded = collection.metadata or {}
-            if (recorded.get("embedding_model"), recorded.get("embedding_dim")) != tuple(wanted.values()):
-                raise EmbeddingMismatch(
-                    f"the memory collection '{name}' in {self.path} was built with "
-                    f"{recorded.get('embedding_model')} ({recorded.get('embedding_dim')} dims), "
-                    f"not {wanted['embedding_model']} ({wanted['embedding_dim']} dims)",
-                    hint="use the embedding model it was built with, or re-ingest into a new collection",
-                )
-            return collection
-        return self._client.create_collection(
+        # get-or-create in one call: two processes opening a new collection on a server at once
+        # would otherwise both try to create it (the second failed with "already exists").
+        collection = self._client.get_or_create_collection(
             name,
             metadata={**wanted, "created_by": "scriptorium"},
             configuration={"hnsw": {"space": "cosine"}},
             embedding_function=None,
         )
+        recorded = collection.metadata or {}
+        if (recorded.get("embedding_model"), recorded.get("embedding_dim")) != tuple(wanted.values()):
+            raise EmbeddingMismatch(
+                f"the memory collection '{name}' in {self.location} was built with "
+                f"{recorded.get('embedding_model')} ({recorded.get('embedding_dim')} dims), "
+                f"not {wanted['embedding_model']} ({wanted['embedding_dim']} dims)",
+                hint="use the embedding model it was built with, or re-ingest into a new collection",
+            )
+        return collection
+
+    @property
+    def location(self) -> str:
+        """Where the store is: its server's URL or its folder."""
+        return self.url or str(self.path)
 
     def _new_slug(self, source: str, reserved: dict[str, str]) -> str:
         """A short, readable slug for a new source, unique in the store and in `reserved` (slug: source)."""
@@ -342,7 +354,7 @@ class MemoryStore:
         if self._lock_file is not None:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
-            self._lock_file = None  # type: ignore[assignment]
+            self._lock_file = None
 
 
 def _hit(document: str | None, meta: Any, score: float) -> Hit:
@@ -393,14 +405,48 @@ def _acquire(lock_path: Path) -> IO[str]:
     return handle
 
 
-def _chroma_client(path: Path) -> Any:
+def _chromadb() -> Any:
     # Chroma's anonymized telemetry is off before chromadb is even imported: nothing phones home.
     os.environ["ANONYMIZED_TELEMETRY"] = "False"
     try:
         import chromadb
-        from chromadb.config import Settings as ChromaSettings
     except ImportError as exc:
         raise MemoryStoreError("the memory store needs chromadb", hint="run scripts/setup.sh") from exc
+    return chromadb
+
+
+def _chroma_client(path: Path) -> Any:
+    chromadb = _chromadb()
+    from chromadb.config import Settings as ChromaSettings
+
     return chromadb.PersistentClient(
         path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     )
+
+
+def _chroma_server_client(url: str) -> Any:
+    """Chroma's HTTP client for the server at `url`; a server that does not answer is an error
+    naming it and how to start one."""
+    chromadb = _chromadb()
+    from chromadb.config import Settings as ChromaSettings
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise MemoryStoreError(
+            f"memory.url '{url}' is not an http(s)://HOST:PORT address", hint="e.g. http://127.0.0.1:8000"
+        )
+    port = parts.port or (443 if parts.scheme == "https" else 8000)
+    base = f"{parts.scheme}://{parts.hostname}:{port}"
+    try:
+        # Chroma's own client waits without a timeout: ask the heartbeat first, with one.
+        httpx.get(f"{base}/api/v2/heartbeat", timeout=5.0).raise_for_status()
+        client = chromadb.HttpClient(
+            host=base, settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        )
+    except (httpx.HTTPError, ValueError) as exc:  # chromadb wraps a refused connection in ValueError
+        raise MemoryStoreError(
+            f"cannot reach the Chroma server at {url} ({type(exc).__name__}: {str(exc)[:200]})",
+            hint=f"start one there: `chroma run --path DIR --host {parts.hostname} --port {port}`, "
+            "or unset memory.url to use the local folder",
+        ) from exc
+    return client

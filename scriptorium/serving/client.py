@@ -37,6 +37,7 @@ from ..errors import (
 )
 from ..events import ModelFailed, ModelRequest, ModelResponse, TokenDelta, active_bus
 from ..events.models import TRACE_TEXT_LIMIT
+from .replicas import Replica, ReplicaPool
 from .usage import UsageLedger
 
 __all__ = [
@@ -70,6 +71,13 @@ class Endpoint:
     api_key: SecretStr
     model: str
     """Model name sent with each request unless the call names another (e.g. a LoRA adapter)."""
+    replicas: tuple[str, ...] = ()
+    """More servers of the same model (each up to and including `/v1`); requests are spread over
+    `base_url` and these by fewest in flight."""
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return (self.base_url, *self.replicas)
 
 
 @dataclass(frozen=True)
@@ -131,21 +139,26 @@ class ModelClient:
         self.settings = settings or ClientSettings()
         self.ledger = UsageLedger()
         self._sleep = sleep
-        self._semaphore = asyncio.Semaphore(self.settings.max_concurrency)
-        self._in_flight = 0
         self._closed = False
         timeout = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
+        replicas = len(endpoint.urls)
         self._http = http_client or httpx.AsyncClient(
             timeout=timeout,
             limits=httpx.Limits(
-                max_connections=self.settings.max_concurrency * 2,
-                max_keepalive_connections=self.settings.max_concurrency,
+                max_connections=self.settings.max_concurrency * 2 * replicas,
+                max_keepalive_connections=self.settings.max_concurrency * replicas,
             ),
         )
         self._owns_http = http_client is None
-        self._openai = openai.AsyncOpenAI(
-            base_url=endpoint.base_url,
-            api_key=endpoint.api_key.get_secret_value(),
+        self._pool = ReplicaPool(
+            [Replica(url, self._api(url, timeout)) for url in endpoint.urls], self.settings.max_concurrency
+        )
+        self._openai = self._pool.replicas[0].api
+
+    def _api(self, url: str, timeout: httpx.Timeout) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=url,
+            api_key=self.endpoint.api_key.get_secret_value(),
             timeout=timeout,
             max_retries=0,  # retries are ours: we know which failures are worth repeating
             http_client=self._http,
@@ -153,8 +166,13 @@ class ModelClient:
 
     @property
     def in_flight(self) -> int:
-        """Requests holding a concurrency slot right now."""
-        return self._in_flight
+        """Requests holding a concurrency slot right now (on every replica)."""
+        return self._pool.in_flight
+
+    @property
+    def replicas(self) -> ReplicaPool:
+        """The servers requests are spread over (one unless the endpoint lists several)."""
+        return self._pool
 
     async def __aenter__(self) -> ModelClient:
         return self
@@ -204,14 +222,16 @@ class ModelClient:
         started = time.perf_counter()
         attempt = 0
         while True:
-            async with self._slot():
+            async with self._slot() as replica:
                 try:
-                    completion = cast(ChatCompletion, await self._openai.chat.completions.create(**request))
+                    completion = cast(ChatCompletion, await replica.api.chat.completions.create(**request))
                 except openai.APIError as exc:
                     failure: openai.APIError = exc
+                    self._failed(replica, exc)
                 else:
+                    self._pool.succeeded(replica)
                     return self._finish(caller, completion, started, request_id)
-            await self._before_retry(failure, attempt, caller, request_id)
+            await self._before_retry(failure, attempt, caller, request_id, replica.url)
             attempt += 1
 
     async def stream(
@@ -237,19 +257,23 @@ class ModelClient:
         started = time.perf_counter()
         attempt = 0
         while True:
-            async with self._slot():
+            async with self._slot() as replica:
                 try:
                     chunks = cast(
                         openai.AsyncStream[ChatCompletionChunk],
-                        await self._openai.chat.completions.create(**request),
+                        await replica.api.chat.completions.create(**request),
                     )
                 except openai.APIError as exc:
                     failure: openai.APIError = exc
+                    self._failed(replica, exc)
                 else:
-                    async for item in self._consume(chunks, caller, started, request, request_id):
+                    self._pool.succeeded(replica)
+                    async for item in self._consume(
+                        chunks, caller, started, request, request_id, replica.url
+                    ):
                         yield item
                     return
-            await self._before_retry(failure, attempt, caller, request_id)
+            await self._before_retry(failure, attempt, caller, request_id, replica.url)
             attempt += 1
 
     async def structured(
@@ -407,7 +431,7 @@ class ModelClient:
         return request
 
     def _slot(self) -> _Slot:
-        return _Slot(self)
+        return _Slot(self._pool)
 
     def _finish(
         self, caller: str, completion: ChatCompletion, started: float, request_id: str | None
@@ -467,6 +491,7 @@ class ModelClient:
         started: float,
         request: dict[str, Any],
         request_id: str | None,
+        url: str,
     ) -> AsyncIterator[TextDelta | ChatResult]:
         model = str(request["model"])
         bus = active_bus() if request_id else None
@@ -498,7 +523,7 @@ class ModelClient:
             if unsent and bus is not None and request_id is not None:
                 bus.emit(TokenDelta(request_id=request_id, text=unsent))
         except openai.APIError as exc:
-            raise self._given_up(caller, request_id, self._translate(exc)) from exc
+            raise self._given_up(caller, request_id, self._translate(exc, url)) from exc
         finally:
             await chunks.close()
         result = ChatResult(
@@ -541,10 +566,10 @@ class ModelClient:
         return error
 
     async def _before_retry(
-        self, failure: openai.APIError, attempt: int, caller: str, request_id: str | None
+        self, failure: openai.APIError, attempt: int, caller: str, request_id: str | None, url: str
     ) -> None:
         """Raise the translated error if `failure` is final; otherwise wait out the backoff."""
-        error = self._translate(failure)
+        error = self._translate(failure, url)
         retryable = isinstance(error, EndpointUnreachable | ServerOverloaded)
         if not retryable or attempt >= self.settings.max_retries:
             raise self._given_up(caller, request_id, error) from failure
@@ -566,12 +591,19 @@ class ModelClient:
             return min(self.settings.backoff_max, retry_after)
         return random.uniform(cap / 2, cap)  # "equal jitter": never hammer, never stall
 
-    def _translate(self, exc: openai.APIError) -> EndpointError:
-        url = self.endpoint.base_url
+    def _failed(self, replica: Replica, exc: openai.APIError) -> None:
+        if isinstance(exc, openai.APIConnectionError):  # timeouts included
+            self._pool.failed(replica)
+
+    def _translate(self, exc: openai.APIError, url: str | None = None) -> EndpointError:
+        url = url or self.endpoint.base_url
+        others = [u for u in self.endpoint.urls if u != url]
+        also = f" (nor its replicas {', '.join(others)} in time)" if others else ""
         if isinstance(exc, openai.APITimeoutError):
-            return EndpointUnreachable(f"{url} did not answer in time", url=url)
+            return EndpointUnreachable(f"{url} did not answer in time{also}", url=url)
         if isinstance(exc, openai.APIConnectionError):
-            return EndpointUnreachable(f"cannot connect to {url}", url=url)
+            also = f"; replicas {', '.join(others)} were tried too" if others else ""
+            return EndpointUnreachable(f"cannot connect to {url}{also}", url=url)
         status = getattr(exc, "status_code", None)
         detail = _detail(exc)
         if status in (401, 403):
@@ -598,20 +630,21 @@ class ModelClient:
 
 
 class _Slot:
-    """One of `max_concurrency` places; held while a request (or a whole stream) is in flight."""
+    """A place on one replica; held while a request (or a whole stream) is in flight."""
 
-    __slots__ = ("_client",)
+    __slots__ = ("_pool", "_replica")
 
-    def __init__(self, client: ModelClient) -> None:
-        self._client = client
+    def __init__(self, pool: ReplicaPool) -> None:
+        self._pool = pool
+        self._replica: Replica | None = None
 
-    async def __aenter__(self) -> None:
-        await self._client._semaphore.acquire()
-        self._client._in_flight += 1
+    async def __aenter__(self) -> Replica:
+        self._replica = await self._pool.acquire()
+        return self._replica
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._client._in_flight -= 1
-        self._client._semaphore.release()
+        assert self._replica is not None
+        await self._pool.release(self._replica)
 
 
 def _trace_request(request: Mapping[str, Any]) -> str | None:

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from ..config import Settings
 from ..errors import AuthenticationFailed, EndpointUnreachable, RequestRejected, ServerNotRunning
 from .client import Endpoint
-from .server import ManagedServer, Progress
+from .server import ManagedServer, Progress, replica_servers
 
 __all__ = ["first_model", "resolve_endpoint"]
 
@@ -25,10 +25,11 @@ def resolve_endpoint(
     With `base_url` set, nothing is started: the server there is checked once, and its first model is
     used when `model` is unset. Otherwise the managed server is attached to, or started when `start`.
     """
-    if settings.base_url:
+    urls = settings.endpoint_urls
+    if urls:
         key = settings.api_key or SecretStr("EMPTY")
-        model = settings.model or first_model(settings.base_url, key)
-        return Endpoint(base_url=settings.base_url, api_key=key, model=model)
+        model = settings.model or _first_answering_model(urls, key)
+        return Endpoint(base_url=urls[0], api_key=key, model=model, replicas=tuple(urls[1:]))
     server = ManagedServer(settings)
     if start:
         state, started = server.ensure(on_progress)
@@ -42,7 +43,36 @@ def resolve_endpoint(
                 hint="start one with `scriptorium serve --detach`, or set SCRIPTORIUM_BASE_URL",
             )
         state = found
-    return Endpoint(base_url=state.base_url, api_key=state.api_key, model=settings.model or state.model)
+    replicas = [r.running() for r in replica_servers(settings)[1:]]
+    return Endpoint(
+        base_url=state.base_url,
+        api_key=state.api_key,
+        model=settings.model or state.model,
+        replicas=tuple(r.base_url for r in replicas if r is not None),
+    )
+
+
+def _first_answering_model(urls: list[str], key: SecretStr) -> str:
+    """The model of the first server that answers; the others are only warned about (the client
+    skips a replica that is down and tries it again later). None answering is an error."""
+    problems: list[EndpointUnreachable] = []
+    for url in urls:
+        try:
+            model = first_model(url, key)
+        except EndpointUnreachable as exc:
+            problems.append(exc)
+            continue
+        for problem in problems:
+            log.warning("%s; using the other replicas", problem.message)
+        return model
+    if len(urls) == 1:
+        raise problems[0]
+    raise EndpointUnreachable(
+        "no model server answers: " + "; ".join(p.message for p in problems),
+        url=urls[0],
+        hint="start vLLM on those hosts (`scriptorium serve --host 0.0.0.0 --port N` or your own), "
+        "or fix SCRIPTORIUM_BASE_URL / `endpoints` in scriptorium.toml",
+    )
 
 
 def first_model(base_url: str, key: SecretStr) -> str:

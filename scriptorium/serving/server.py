@@ -151,6 +151,31 @@ def server_env(settings: Settings, api_key: SecretStr) -> dict[str, str]:
     return env
 
 
+def replica_settings(settings: Settings, index: int) -> Settings:
+    """Settings of managed replica `index` (0 is the main server): the ports after the main one's,
+    and a state folder of its own under the main one's."""
+    if index == 0:
+        return settings
+    server = settings.server.model_copy(update={"port": settings.server.port + index})
+    return settings.model_copy(
+        update={"server": server, "state_dir": settings.state_dir / "replicas" / str(index)}
+    )
+
+
+def replica_servers(settings: Settings, count: int | None = None) -> list[ManagedServer]:
+    """The managed servers: `count` of them, or every one with a recorded state (main first)."""
+    if count is None:
+        found = [
+            int(p.name)
+            for p in (settings.state_dir / "replicas").glob("*")
+            if p.name.isdigit() and read_state(p) is not None
+        ]
+        indexes = [0, *sorted(found)]
+    else:
+        indexes = list(range(count))
+    return [ManagedServer(replica_settings(settings, i)) for i in indexes]
+
+
 def is_healthy(base_url: str, api_key: SecretStr, timeout: float = 2.0) -> bool:
     """True when `GET /v1/models` answers 200 with this key."""
     try:
