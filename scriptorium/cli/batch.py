@@ -13,11 +13,12 @@ from rich.table import Table
 
 from ..agents import default_outputs
 from ..agents.engine import ENGINES
+from ..config import Settings
 from ..errors import ConfigError
 from ..serving import ModelClient
 from ..tools import default_registry
 from ..workflows import find_workflow, load_workflow
-from ..workflows.batch import TaskOutcome, load_tasks, read_manifest, run_batch
+from ..workflows.batch import Executor, LocalExecutor, TaskOutcome, load_tasks, read_manifest, run_batch
 from ._common import console, endpoint_for, load_catalog, project_memory, settings_from, telemetry
 
 
@@ -43,6 +44,12 @@ def batch(
         typer.Option(help=f"Agent framework: {' or '.join(ENGINES)} (default: the workflow's `engine`)."),
     ] = None,
     resume: Annotated[Path | None, typer.Option(help="Resume the batch in this folder.", exists=True)] = None,
+    executor: Annotated[
+        str, typer.Option(help="Where tasks run: local (this process) or ray (a Ray cluster).")
+    ] = "local",
+    ray_address: Annotated[
+        str, typer.Option(help="The Ray cluster: auto (the local one), HOST:PORT or ray://HOST:10001.")
+    ] = "auto",
 ) -> None:
     """Run a workflow once per task; a failed task is recorded and the others go on."""
     settings = settings_from(ctx)
@@ -62,6 +69,7 @@ def batch(
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         batch_dir = (batches_dir or settings.project_dir / "batches") / f"{stamp}-{loaded.spec.name}"
         batch_dir.mkdir(parents=True)
+    runner = _executor(settings, executor, ray_address)
     endpoint = endpoint_for(settings)
     console.print(
         f"[dim]{len(tasks)} tasks, model {endpoint.model} at {endpoint.base_url}; folder {batch_dir}[/]"
@@ -99,6 +107,7 @@ def batch(
                             on_task=done,
                             sinks=exporters,
                             engine=engine,
+                            executor=runner,
                         )
 
     try:
@@ -112,6 +121,22 @@ def batch(
     if any(o.status != "succeeded" for o in outcomes):
         console.print(f"resume with: scriptorium batch --resume {batch_dir}")
         raise typer.Exit(1)
+
+
+def _executor(settings: Settings, name: str, address: str) -> Executor:
+    if name == "local":
+        return LocalExecutor()
+    if name != "ray":
+        raise ConfigError(f"unknown executor '{name}'", hint="executors: local, ray")
+    if not settings.memory.url:
+        console.print(
+            "[yellow]warning:[/] Ray workers share memory only through a Chroma server; without "
+            "memory.url they run with none (see docs/scale-out.md)",
+            soft_wrap=True,
+        )
+    from ..workflows.ray_executor import RayExecutor
+
+    return RayExecutor(address, memory_url=settings.memory.url, memory_collection=settings.memory_collection)
 
 
 def _report(outcomes: list[TaskOutcome], batch_dir: Path) -> None:

@@ -6,8 +6,9 @@ each problem names the file and line. Each task runs in its own run folder under
 (`tasks/<id>/`), sharing one model client and one memory; a failed task is recorded and the others
 go on. Resuming skips finished tasks and, inside unfinished ones, finished steps.
 
-How tasks are executed is an `Executor`: the local one runs them as asyncio tasks in this process;
-another (a cluster) can take its place without the runner, checkpoints or summary changing.
+How a task is executed is an `Executor`: the local one runs it as an asyncio task in this process,
+`ray_executor.RayExecutor` on a Ray cluster. Either way the task's folder ends up the same (this
+process alone writes the batch folder), so skipping, resuming, outcomes and the summary are one code.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import csv
 import io
 import json
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,6 +37,7 @@ from .session import run_workflow
 from .spec import WorkflowSpec
 
 __all__ = [
+    "BatchJob",
     "BatchTask",
     "Executor",
     "LocalExecutor",
@@ -68,33 +70,55 @@ class TaskOutcome:
     error: str | None = None
 
 
-class Executor(Protocol):
-    """Runs every task once, at most `concurrency` at a time, and returns their outcomes in order."""
+@dataclass(frozen=True)
+class BatchJob:
+    """What every task of a batch shares."""
 
-    async def run_all(
-        self,
-        tasks: Sequence[BatchTask],
-        run_one: Callable[[BatchTask], Awaitable[TaskOutcome]],
-        concurrency: int,
-    ) -> list[TaskOutcome]: ...
+    loaded: LoadedWorkflow
+    client: ModelClient
+    catalog: AgentCatalog
+    tools: ToolRegistry
+    outputs: OutputRegistry
+    memory: MemoryStore | None
+    engine: str
+    sinks: list[EventSink] = field(default_factory=list)
+
+
+class Executor(Protocol):
+    """Runs one task of a batch into its folder (its `summary.json` says how it went). The batch
+    runner calls `start` before any task (a problem it can find then stops the batch), bounds how
+    many tasks run at once, and calls `close` when every task is done."""
+
+    async def start(self) -> None: ...
+
+    async def run_task(self, job: BatchJob, task: BatchTask, task_dir: Path, resume: bool) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class LocalExecutor:
     """Tasks as asyncio tasks in this process (they share its model client and memory)."""
 
-    async def run_all(
-        self,
-        tasks: Sequence[BatchTask],
-        run_one: Callable[[BatchTask], Awaitable[TaskOutcome]],
-        concurrency: int,
-    ) -> list[TaskOutcome]:
-        slots = asyncio.Semaphore(concurrency)
+    async def start(self) -> None:
+        """Nothing to prepare."""
 
-        async def bounded(task: BatchTask) -> TaskOutcome:
-            async with slots:
-                return await run_one(task)
+    async def run_task(self, job: BatchJob, task: BatchTask, task_dir: Path, resume: bool) -> None:
+        await run_workflow(
+            job.loaded,
+            task_dir,
+            client=job.client,
+            catalog=job.catalog,
+            tools=job.tools,
+            outputs=job.outputs,
+            memory=job.memory,
+            inputs=task.inputs,
+            resume=resume,
+            sinks=job.sinks,
+            engine=job.engine,
+        )
 
-        return list(await asyncio.gather(*(bounded(t) for t in tasks)))
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
 def load_tasks(path: Path, spec: WorkflowSpec) -> list[BatchTask]:
@@ -242,50 +266,34 @@ async def run_batch(
         },
     )
 
+    job = BatchJob(loaded, client, catalog, tools, outputs, memory, engine, list(sinks or []))
+    executor = executor or LocalExecutor()
+    slots = asyncio.Semaphore(concurrency)
+
     async def run_one(task: BatchTask) -> TaskOutcome:
         task_dir = batch_dir / "tasks" / task.id
         summary = task_dir / "summary.json"
-        if summary.is_file():
-            recorded = json.loads(summary.read_text())
-            if recorded.get("status") == "succeeded":
-                outcome = _outcome(task.id, task_dir, recorded)
-                if on_task is not None:
-                    on_task(outcome)
-                return outcome
-        resume = (task_dir / "checkpoint.sqlite").is_file() and (task_dir / "inputs.json").is_file()
-        task_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            run = await run_workflow(
-                loaded,
-                task_dir,
-                client=client,
-                catalog=catalog,
-                tools=tools,
-                outputs=outputs,
-                memory=memory,
-                inputs=task.inputs,
-                resume=resume,
-                sinks=sinks,
-                engine=engine,
-            )
-            result = run.result
-            outcome = TaskOutcome(
-                task.id,
-                result.status,
-                round(result.duration_s, 3),
-                result.prompt_tokens,
-                result.completion_tokens,
-                str(task_dir),
-                result.outputs,
-                result.error,
-            )
-        except ScriptoriumError as exc:  # a task that could not even start is one failed task
-            outcome = TaskOutcome(task.id, "failed", 0.0, 0, 0, str(task_dir), {}, exc.message)
+        recorded = json.loads(summary.read_text()) if summary.is_file() else None
+        if recorded is not None and recorded.get("status") == "succeeded":
+            outcome = _outcome(task.id, task_dir, recorded)
+        else:
+            resume = (task_dir / "checkpoint.sqlite").is_file() and (task_dir / "inputs.json").is_file()
+            task_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                async with slots:
+                    await executor.run_task(job, task, task_dir, resume)
+                outcome = _outcome(task.id, task_dir, json.loads(summary.read_text()))
+            except ScriptoriumError as exc:  # a task that could not even start is one failed task
+                outcome = TaskOutcome(task.id, "failed", 0.0, 0, 0, str(task_dir), {}, exc.message)
         if on_task is not None:
             on_task(outcome)
         return outcome
 
-    outcomes = await (executor or LocalExecutor()).run_all(tasks, run_one, concurrency)
+    await executor.start()
+    try:
+        outcomes = list(await asyncio.gather(*(run_one(t) for t in tasks)))
+    finally:
+        await executor.close()
     write_batch_summary(batch_dir, loaded.spec.name, outcomes)
     return outcomes
 

@@ -32,8 +32,10 @@ _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial]
 class Checkpoint:
     """One run's checkpoint database. Writes are small and committed one by one (WAL mode)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_record: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+        """`on_record(path, record)` hears of every step recorded (a remote worker relays them)."""
         self.path = path
+        self._on_record = on_record
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
@@ -87,4 +89,26 @@ class Checkpoint:
             self._db.execute(
                 "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?)",
                 (path, payload, prompt_tokens, completion_tokens, duration_s, time.time()),
+            )
+        if self._on_record is not None:
+            self._on_record(
+                path,
+                {
+                    "output": output,
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "duration_s": duration_s,
+                },
+            )
+
+    def meta(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self._db.execute("SELECT key, value FROM meta").fetchall()}
+
+    def restore(self, meta: dict[str, str], steps: dict[str, dict[str, Any]]) -> None:
+        """Load what `meta()` and `finished()` gave from another copy of this checkpoint."""
+        for key, value in meta.items():
+            self.set_meta(key, value)
+        for path, step in steps.items():
+            self.record(
+                path, step["output"], step["prompt_tokens"], step["completion_tokens"], step["duration_s"]
             )

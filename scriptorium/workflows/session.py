@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +31,7 @@ from .inputs import resolve_inputs
 from .loader import LoadedWorkflow
 from .runner import WorkflowResult, WorkflowRunner
 
-__all__ = ["ResumeRefused", "RunOutcome", "new_run_dir", "run_workflow"]
+__all__ = ["ResumeRefused", "RunOutcome", "new_run_dir", "prepare_run", "run_workflow"]
 
 
 class ResumeRefused(ConfigError):
@@ -66,37 +67,18 @@ async def run_workflow(
     sinks: list[EventSink] | None = None,
     web: Any = None,
     engine: str | None = None,
+    on_checkpoint: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> RunOutcome:
     """Run (or resume) `loaded` in `run_dir`. With `resume`, inputs come from the folder.
 
     `engine` overrides the workflow's; a resumed run keeps the engine it started with unless given.
+    `on_checkpoint` hears of each step recorded in the checkpoint.
     """
-    checkpoint = Checkpoint(run_dir / "checkpoint.sqlite")
-    spec_hash = loaded.spec_hash(catalog)
+    checkpoint = Checkpoint(run_dir / "checkpoint.sqlite", on_record=on_checkpoint)
     try:
-        if resume:
-            recorded = checkpoint.get_meta("spec_hash")
-            if recorded is None:
-                raise ResumeRefused(f"{run_dir} holds no run to resume")
-            if recorded != spec_hash and not force:
-                raise ResumeRefused(
-                    f"the workflow or its agents changed since {run_dir.name} started "
-                    f"(spec hash {recorded} then, {spec_hash} now)",
-                    hint="resume with --force to continue with the new definition anyway",
-                )
-            values = json.loads((run_dir / "inputs.json").read_text())
-            engine = engine or checkpoint.get_meta("engine")
-        else:
-            values = resolve_inputs(loaded.spec, inputs or {})
-            write_json_atomic(run_dir / "inputs.json", values)
-            write_atomic(
-                run_dir / "workflow.yaml",
-                yaml.safe_dump(loaded.spec.model_dump(mode="json", by_alias=True), sort_keys=False),
-            )
-            checkpoint.set_meta("workflow_path", str(loaded.file.resolve()))
-        checkpoint.set_meta("spec_hash", spec_hash)
-        engine = engine or loaded.spec.engine
-        checkpoint.set_meta("engine", engine)
+        values, engine = prepare_run(
+            checkpoint, loaded, run_dir, catalog, inputs=inputs, resume=resume, force=force, engine=engine
+        )
         (run_dir / "outputs").mkdir(exist_ok=True)
         trace = TraceWriter(run_dir / "trace.jsonl")
         bus = EventBus(run_dir.name, [trace, *(sinks or [])])
@@ -120,6 +102,45 @@ async def run_workflow(
         return RunOutcome(run_dir, result, values)
     finally:
         checkpoint.close()
+
+
+def prepare_run(
+    checkpoint: Checkpoint,
+    loaded: LoadedWorkflow,
+    run_dir: Path,
+    catalog: AgentCatalog,
+    *,
+    inputs: dict[str, Any] | None = None,
+    resume: bool = False,
+    force: bool = False,
+    engine: str | None = None,
+) -> tuple[dict[str, Any], str]:
+    """Check a resume, or record a new run's inputs and spec; returns the inputs and the engine."""
+    spec_hash = loaded.spec_hash(catalog)
+    if resume:
+        recorded = checkpoint.get_meta("spec_hash")
+        if recorded is None:
+            raise ResumeRefused(f"{run_dir} holds no run to resume")
+        if recorded != spec_hash and not force:
+            raise ResumeRefused(
+                f"the workflow or its agents changed since {run_dir.name} started "
+                f"(spec hash {recorded} then, {spec_hash} now)",
+                hint="resume with --force to continue with the new definition anyway",
+            )
+        values = json.loads((run_dir / "inputs.json").read_text())
+        engine = engine or checkpoint.get_meta("engine")
+    else:
+        values = resolve_inputs(loaded.spec, inputs or {})
+        write_json_atomic(run_dir / "inputs.json", values)
+        write_atomic(
+            run_dir / "workflow.yaml",
+            yaml.safe_dump(loaded.spec.model_dump(mode="json", by_alias=True), sort_keys=False),
+        )
+        checkpoint.set_meta("workflow_path", str(loaded.file.resolve()))
+    checkpoint.set_meta("spec_hash", spec_hash)
+    engine = engine or loaded.spec.engine
+    checkpoint.set_meta("engine", engine)
+    return values, engine
 
 
 def _write_summary(
