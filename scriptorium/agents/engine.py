@@ -30,6 +30,7 @@ __all__ = [
     "AgentResult",
     "AgentRunError",
     "CallPlan",
+    "check_engine",
     "EngineName",
     "ModelNotServed",
     "make_engine",
@@ -193,6 +194,12 @@ def parse_answer(spec: AgentSpec, plan: CallPlan, text: str) -> Any:
     return text
 
 
+def check_engine(name: str | None) -> None:
+    """Refuse an unknown engine name before anything starts."""
+    if name is not None and name not in ENGINES:
+        raise ConfigError(f"unknown engine '{name}'", hint="engines: " + ", ".join(ENGINES))
+
+
 def make_engine(
     name: str,
     client: ModelClient,
@@ -210,4 +217,5 @@ def make_engine(
         from .crewai_engine import CrewAIRuntime
 
         return CrewAIRuntime(client, tools=tools, outputs=outputs, context=context)
-    raise ConfigError(f"unknown engine '{name}'", hint="engines: " + ", ".join(ENGINES))
+    check_engine(name)
+    raise AssertionError(name)  # check_engine knows every engine

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..agents import default_outputs
-from ..agents.engine import ENGINES
+from ..agents.engine import ENGINES, check_engine
 from ..config import Settings
 from ..errors import ConfigError
 from ..serving import ModelClient
@@ -52,6 +52,7 @@ def batch(
     ] = "auto",
 ) -> None:
     """Run a workflow once per task; a failed task is recorded and the others go on."""
+    check_engine(engine)
     settings = settings_from(ctx)
     tools, outputs = default_registry(), default_outputs()
     catalog = load_catalog(settings, tools, outputs)

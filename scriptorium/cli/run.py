@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from ..agents import AgentCatalog, OutputRegistry, default_outputs
-from ..agents.engine import ENGINES
+from ..agents.engine import ENGINES, check_engine
 from ..config import Settings
 from ..errors import ConfigError
 from ..events import Event, EventSink, StepFailed, StepFinished
@@ -77,6 +77,7 @@ def run(
     tui: Annotated[bool, typer.Option("--tui", help="Watch the run in the terminal UI.")] = False,
 ) -> None:
     """Run a workflow; by default the paper-writing assistant (`--topic` required)."""
+    check_engine(engine)
     settings = settings_from(ctx)
     tools, outputs = default_registry(), default_outputs()
     catalog = load_catalog(settings, tools, outputs)

@@ -127,3 +127,14 @@ def test_import_then_export_keeps_the_tasks(tmp_path: Path) -> None:
     assert list(tasks) == ["research_task", "reporting_task"]
     assert tasks["reporting_task"]["context"] == ["research_task"]
     assert "{topic}" in tasks["research_task"]["description"]
+
+
+def test_an_unknown_engine_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from scriptorium.cli import app
+
+    result = CliRunner().invoke(app, ["run", "paper", "--topic", "x", "--engine", "langgraph"])
+    assert result.exit_code == 1
+    assert "unknown engine 'langgraph'" in result.output and "autogen, crewai" in result.output
+    assert not (tmp_path / "runs").exists()
