@@ -154,11 +154,12 @@ class TimedClient(ModelClient):
         call = _CURRENT.get()
 
         class Timed:
-            async def __aenter__(self) -> None:
+            async def __aenter__(self) -> Any:
                 waited = time.perf_counter()
-                await slot.__aenter__()
+                replica = await slot.__aenter__()
                 if call is not None:
                     call.queued_s += time.perf_counter() - waited
+                return replica
 
             async def __aexit__(self, *exc: object) -> None:
                 await slot.__aexit__(*exc)
@@ -205,6 +206,9 @@ async def scriptorium_batch(
             )
             wall = time.perf_counter() - started
         await http.aclose()
+    for outcome in outcomes:
+        if outcome.status != "succeeded":
+            print(f"{engine} task {outcome.id} {outcome.status}: {outcome.error}", file=sys.stderr)
     return {
         "wall_s": wall,
         "failed_tasks": sum(o.status != "succeeded" for o in outcomes),
