@@ -273,7 +273,7 @@ async def run_batch(
     async def run_one(task: BatchTask) -> TaskOutcome:
         task_dir = batch_dir / "tasks" / task.id
         summary = task_dir / "summary.json"
-        recorded = json.loads(summary.read_text()) if summary.is_file() else None
+        recorded = _read_summary(summary)
         if recorded is not None and recorded.get("status") == "succeeded":
             outcome = _outcome(task.id, task_dir, recorded)
         else:
@@ -309,6 +309,15 @@ def read_manifest(batch_dir: Path) -> tuple[Path, list[BatchTask]]:
             f"{batch_dir} is not a batch folder (no readable manifest.json)",
             hint="pass a folder that `scriptorium batch` wrote",
         ) from exc
+
+
+def _read_summary(path: Path) -> dict[str, Any] | None:
+    """A task's summary, or None when it has none yet (or an unreadable one: the task runs again)."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _recorded_engine(batch_dir: Path) -> str | None:

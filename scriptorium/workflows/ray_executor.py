@@ -32,6 +32,7 @@ from ..agents import AgentCatalog, AgentSpec, LoadedAgent, default_outputs
 from ..config import ClientSettings
 from ..errors import ConfigError, ScriptoriumError
 from ..events import Event, EventAdapter, EventSink, TraceWriter
+from ..fileio import write_atomic
 from ..memory import LocalEmbedder, MemoryStore
 from ..serving import ModelClient
 from ..serving.client import Endpoint
@@ -117,10 +118,9 @@ class RayExecutor:
                 del self.running[task.id]
         finally:
             checkpoint.close()
-        for name, data in files.items():
-            target = task_dir / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+        # The summary last: a task folder with a summary holds everything else too.
+        for name in sorted(files, key=lambda n: n == "summary.json"):
+            write_atomic(task_dir / name, files[name])
 
     async def close(self) -> None:
         if self._drainer is not None:
