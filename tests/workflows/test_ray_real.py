@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from scriptorium.agents import AgentCatalog, default_outputs
+from scriptorium.cli import app
+from scriptorium.config import Settings
 from scriptorium.events import RunStarted, StepFinished, read_trace
-from scriptorium.serving import Endpoint, ModelClient
+from scriptorium.serving import Endpoint, ModelClient, ServerState
 from scriptorium.tools import default_registry
 from scriptorium.workflows import load_workflow
 from scriptorium.workflows.batch import BatchTask, Executor, LocalExecutor, TaskOutcome, run_batch
@@ -140,3 +143,20 @@ async def test_an_address_nobody_listens_on_stops_the_batch_before_any_task(
         await batch(endpoint, tmp_path / "ray", RayExecutor(address))
     assert address in caught.value.message and "ray start --head" in str(caught.value.hint)
     assert not (tmp_path / "ray" / "tasks").exists()
+
+
+def test_the_batch_command_runs_on_ray(
+    ray_address: str, managed_server: ServerState, session_env: Settings, tmp_path: Path
+) -> None:
+    tasks = tmp_path / "tasks.yaml"
+    tasks.write_text("- {id: a, topics: [LoRA]}\n- {id: b, topics: [RAG]}\n")
+    result = CliRunner().invoke(
+        app,
+        ["batch", str(tasks), "--workflow", str(FANOUT), "--executor", "ray", "--ray-address", ray_address],
+    )
+    assert result.exit_code == 0, result.output
+    assert "without memory.url" in result.output  # workers share memory only through a server
+    (batch_dir,) = (tmp_path / "batches").iterdir()
+    summary = json.loads((batch_dir / "summary.json").read_text())
+    assert summary["succeeded"] == 2
+    assert all((batch_dir / "tasks" / t / "outputs").is_dir() for t in ("a", "b"))
