@@ -62,6 +62,9 @@ class ServerSettings(BaseModel):
     max_model_len: int = Field(default=8192, ge=256)
     dtype: str = "bfloat16"
     kv_cache_gib: int = Field(default=4, ge=1)
+    gpu: int | None = Field(default=None, ge=0)
+    """The one GPU this server may use (CUDA_VISIBLE_DEVICES); `serve --replicas N` gives each
+    replica its own when the machine has N GPUs or more."""
     """KV cache size on CPU (VLLM_CPU_KVCACHE_SPACE)."""
     startup_timeout: float = Field(default=600.0, gt=0)
     extra_args: list[str] = Field(default_factory=list)

@@ -145,21 +145,36 @@ def server_env(settings: Settings, api_key: SecretStr) -> dict[str, str]:
         TRANSFORMERS_OFFLINE="1",
         HF_HUB_DISABLE_TELEMETRY="1",
     )
+    if settings.server.gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = str(settings.server.gpu)
     # The app venv's variables must not leak into the serving venv's interpreter.
     for name in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"):
         env.pop(name, None)
     return env
 
 
-def replica_settings(settings: Settings, index: int) -> Settings:
-    """Settings of managed replica `index` (0 is the main server): the ports after the main one's,
-    and a state folder of its own under the main one's."""
+def replica_settings(settings: Settings, index: int, gpus: int = 0, count: int = 1) -> Settings:
+    """Settings of managed replica `index` of `count` (0 is the main server): the ports after the
+    main one's, a state folder of its own under the main one's, and GPU `index` when the machine has
+    a GPU for each replica."""
+    server = settings.server
+    if count > 1 and gpus >= count:
+        server = server.model_copy(update={"gpu": index})
     if index == 0:
-        return settings
-    server = settings.server.model_copy(update={"port": settings.server.port + index})
+        return settings.model_copy(update={"server": server})
+    server = server.model_copy(update={"port": settings.server.port + index})
     return settings.model_copy(
         update={"server": server, "state_dir": settings.state_dir / "replicas" / str(index)}
     )
+
+
+def gpu_count() -> int:
+    """NVIDIA GPUs on this machine (0 without nvidia-smi)."""
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(line.startswith("GPU ") for line in listed.stdout.splitlines())
 
 
 def replica_servers(settings: Settings, count: int | None = None) -> list[ManagedServer]:
@@ -171,9 +186,9 @@ def replica_servers(settings: Settings, count: int | None = None) -> list[Manage
             if p.name.isdigit() and read_state(p) is not None
         ]
         indexes = [0, *sorted(found)]
-    else:
-        indexes = list(range(count))
-    return [ManagedServer(replica_settings(settings, i)) for i in indexes]
+        return [ManagedServer(replica_settings(settings, i)) for i in indexes]
+    gpus = gpu_count() if count > 1 else 0
+    return [ManagedServer(replica_settings(settings, i, gpus, count)) for i in range(count)]
 
 
 def is_healthy(base_url: str, api_key: SecretStr, timeout: float = 2.0) -> bool:

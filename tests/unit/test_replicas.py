@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from scriptorium.config import ClientSettings, load_settings
 from scriptorium.errors import EndpointUnreachable
 from scriptorium.serving.client import Endpoint, ModelClient
 from scriptorium.serving.replicas import Replica, ReplicaPool
+from scriptorium.serving.server import replica_settings, server_env
 
 from .test_client_transport import completion
 
@@ -121,3 +124,14 @@ def test_urls_come_from_base_url_and_endpoints(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("SCRIPTORIUM_BASE_URL", f"{A}/, {B}")
     monkeypatch.setenv("SCRIPTORIUM_ENDPOINTS", json.dumps(["http://c.test/v1", B]))
     assert load_settings(None).endpoint_urls == [A, B, "http://c.test/v1"]
+
+
+def test_managed_replicas_take_the_next_ports_own_state_and_one_gpu_each(tmp_path: Path) -> None:
+    settings = load_settings(None, state_dir=tmp_path, server={"port": 9000})
+    second = replica_settings(settings, 1, gpus=2, count=2)
+    assert second.server.port == 9001 and second.state_dir == tmp_path / "replicas" / "1"
+    assert second.server.gpu == 1 and replica_settings(settings, 0, gpus=2, count=2).server.gpu == 0
+    assert replica_settings(settings, 1, gpus=1, count=2).server.gpu is None  # too few GPUs: none pinned
+    assert server_env(second, SecretStr("k"))["CUDA_VISIBLE_DEVICES"] == "1"
+    unpinned = server_env(replica_settings(settings, 1), SecretStr("k"))
+    assert unpinned.get("CUDA_VISIBLE_DEVICES") == os.environ.get("CUDA_VISIBLE_DEVICES")  # left as it was
