@@ -193,6 +193,9 @@ class RayExecutor:
                 hint="install the same version everywhere",
             )
         self._relay = ray.remote(num_cpus=0)(_Relay).remote()
+        # Wait for the relay's process: until it runs, workers' messages (their pids, the first
+        # events) only queue, and the driver would see a task start seconds late.
+        await self._relay.drain.remote()
         self._remote = remote
         self._drainer = asyncio.create_task(self._drain_forever())
 
