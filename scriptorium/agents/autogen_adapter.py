@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 from ..serving.client import ChatMessage, ChatResult, TextDelta
 from ..tools import ToolContext, ToolRegistry
-from .model_calls import AgentModelCalls, decision_schema, tool_call_text
+from .model_calls import AgentModelCalls, decision_schema, tool_call_text, tool_result_text
 
 __all__ = ["RegistryTool", "ScriptoriumChatClient", "decision_schema"]
 
@@ -197,7 +197,7 @@ def to_chat_messages(messages: Sequence[LLMMessage]) -> list[ChatMessage]:
                     {"role": "assistant", "content": json.dumps(calls[0] if len(calls) == 1 else calls)}
                 )
         elif isinstance(message, FunctionExecutionResultMessage):
-            results = "\n\n".join(f"Result of {r.name}:\n{r.content}" for r in message.content)
+            results = "\n\n".join(tool_result_text(r.name, r.content) for r in message.content)
             out.append({"role": "user", "content": results})
     return out
 

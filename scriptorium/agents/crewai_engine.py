@@ -33,7 +33,7 @@ from ..events import scope
 from ..serving.client import ChatMessage
 from ..tools import DATA_RULE, ToolContext, ToolRegistry
 from .engine import AgentEngine, AgentResult, AgentRunError, CallPlan, parse_answer
-from .model_calls import AgentModelCalls, tool_call_text
+from .model_calls import AgentModelCalls, tool_call_text, tool_result_text
 from .spec import AgentSpec, fill_placeholders
 
 # Before crewai is imported: it reads these at import and at each kickoff.
@@ -237,9 +237,6 @@ class CrewAIRuntime(AgentEngine):
                 ) from exc
             except ScriptoriumError:
                 raise
-            except asyncio.CancelledError:
-                bridge.close()
-                raise
             except Exception as exc:  # CrewAI's own failures (parsing, conversion) carry its message
                 raise AgentRunError(
                     f"agent '{spec.name}' failed on the crewai engine: {type(exc).__name__}: {exc}",
@@ -332,9 +329,8 @@ def to_chat_messages(messages: str | Sequence[Mapping[str, Any]]) -> list[ChatMe
     for message in messages:
         role = message.get("role")
         if role == "tool":
-            out.append(
-                {"role": "user", "content": f"Result of {message.get('name')}:\n{message.get('content')}"}
-            )
+            text = tool_result_text(str(message.get("name")), message.get("content"))
+            out.append({"role": "user", "content": text})
         elif role == "assistant" and message.get("tool_calls"):
             shown = [
                 tool_call_text(c["function"]["name"], c["function"].get("arguments") or "{}")

@@ -176,6 +176,11 @@ def tool_call_text(name: str, arguments: str) -> dict[str, Any]:
     return {"action": name, "arguments": parsed}
 
 
+def tool_result_text(name: str, content: object) -> str:
+    """A tool's result as the model is shown it in a user turn (it may not know a `tool` role)."""
+    return f"Result of {name}:\n{content}"
+
+
 def _canonical(arguments: str) -> str:
     try:
         return json.dumps(json.loads(arguments), sort_keys=True)

@@ -97,9 +97,6 @@ class ReplicaPool:
         replica.down_until = self._clock() + pause
         log.warning("model replica %s is down; trying it again in %.0fs", replica.url, pause)
 
-    def describe(self) -> str:
-        return ", ".join(self.urls)
-
     @property
     def urls(self) -> list[str]:
         return [r.url for r in self.replicas]
