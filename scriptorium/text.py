@@ -6,7 +6,12 @@ import re
 
 __all__ = ["split_sentences", "strip_markers", "words"]
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])(?<!\b[A-Z]\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bMrs\.)(?<!\bNo\.)"
+    r"(?<!\bvs\.)(?<!\bJr\.)(?<!\bSr\.)\s+(?=[A-Z0-9\"'(\[])"
+)
+"""A sentence ends at . ! ? before a capital, digit or quote, but not after an initial ("John J.
+Smith") or a common abbreviation ("Dr.", "St.")."""
 _MARKER = re.compile(r"\s*\[(?:\d+(?:\s*[,-]\s*\d+)*|[A-Za-z0-9_.:-]+:\d+)\]")
 """A numbered marker `[3]`, `[1, 4]`, `[2-5]`, or a raw citation key `[slug:7]`."""
 

@@ -218,9 +218,10 @@ class CrewAIRuntime(AgentEngine):
         variables: Mapping[str, Any] | None = None,
         citation_keys: Sequence[str] = (),
         choices: Sequence[str] = (),
+        avoid: Sequence[str] = (),
     ) -> AgentResult:
         """One task for one agent; returns its validated answer."""
-        plan = await self.plan(spec, task, variables, citation_keys, choices)
+        plan = await self.plan(spec, task, variables, citation_keys, choices, avoid)
         calls = await self.model_calls(spec, plan)
         loop = asyncio.get_running_loop()
         _enough_threads(loop)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
 from ..errors import ConfigError, ScriptoriumError
 from ..serving.client import ModelClient
@@ -89,6 +89,8 @@ class CallPlan:
     output_schema: Mapping[str, Any] | None
     context: ToolContext
     extra_body: Mapping[str, Any] | None
+    sample_type: type[BaseModel] | None = None
+    """With `samples` > 1: the type of one sample (`output_type` is then the list of them)."""
 
 
 class AgentEngine:
@@ -123,8 +125,9 @@ class AgentEngine:
         variables: Mapping[str, Any] | None = None,
         citation_keys: Sequence[str] = (),
         choices: Sequence[str] = (),
+        avoid: Sequence[str] = (),
     ) -> AgentResult:
-        """One task for one agent; returns its validated answer."""
+        """One task for one agent; returns its validated answer (`avoid`: words it may not write)."""
         raise NotImplementedError
 
     async def plan(
@@ -134,6 +137,7 @@ class AgentEngine:
         variables: Mapping[str, Any] | None,
         citation_keys: Sequence[str],
         choices: Sequence[str],
+        avoid: Sequence[str] = (),
     ) -> CallPlan:
         values = dict(variables or {})
         profile = await self.profile()
@@ -147,9 +151,12 @@ class AgentEngine:
             )
         output_type: type[BaseModel] | None = None
         output_schema: Mapping[str, Any] | None = None
+        sample_type: type[BaseModel] | None = None
         if isinstance(spec.output, str):
             given = OutputContext(tuple(citation_keys), tuple(choices))
             output_type = self.outputs.resolve(spec.output, given)
+            if spec.model.samples > 1:
+                sample_type, output_type = output_type, samples_model(output_type)
         elif isinstance(spec.output, dict):
             output_schema = spec.output
         return CallPlan(
@@ -163,11 +170,8 @@ class AgentEngine:
                 memory=self.context.memory if spec.memory != "none" else None,
                 memory_writable=spec.memory == "write",
             ),
-            extra_body=(
-                {"repetition_penalty": spec.model.repetition_penalty}
-                if spec.model.repetition_penalty
-                else None
-            ),
+            extra_body=_extra_body(spec, avoid),
+            sample_type=sample_type,
         )
 
     async def model_calls(self, spec: AgentSpec, plan: CallPlan) -> AgentModelCalls:
@@ -182,7 +186,25 @@ class AgentEngine:
             max_tool_rounds=spec.max_turns,
             output_schema=plan.output_schema,
             extra_body=plan.extra_body,
+            samples=(plan.sample_type, spec.model.samples) if plan.sample_type is not None else None,
         )
+
+
+def samples_model(output: type[BaseModel]) -> type[BaseModel]:
+    """`{"samples": [output, ...]}`: what an agent drawing several answers at once returns."""
+    return create_model(f"{output.__name__}Samples", samples=(list[output], ...))  # type: ignore[valid-type]
+
+
+def _extra_body(spec: AgentSpec, avoid: Sequence[str]) -> dict[str, Any] | None:
+    """vLLM sampling options beyond OpenAI's: a repetition penalty, words not to write (each
+    also with a leading space, the form it takes inside a sentence)."""
+    body: dict[str, Any] = {}
+    if spec.model.repetition_penalty:
+        body["repetition_penalty"] = spec.model.repetition_penalty
+    words = [w.strip() for w in avoid if w.strip()]
+    if words:
+        body["bad_words"] = list(dict.fromkeys(form for w in words for form in (w, f" {w}")))
+    return body or None
 
 
 def parse_answer(spec: AgentSpec, plan: CallPlan, text: str) -> Any:

@@ -45,11 +45,14 @@ class AgentModelCalls:
         max_tool_rounds: int,
         output_schema: Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        samples: tuple[type[BaseModel], int] | None = None,
     ) -> None:
         self.client = client
         self.profile = profile
         self.caller = caller
         self.output_schema = output_schema
+        self.samples = samples
+        """(type of one answer, how many): the answer is `{"samples": [...]}` from one request."""
         self._settings: dict[str, Any] = {
             "caller": caller,
             "model": model,
@@ -104,6 +107,11 @@ class AgentModelCalls:
 
     async def answer(self, conversation: list[ChatMessage], output: type[BaseModel] | None = None) -> str:
         """The final answer as text: JSON of `output` (or of the output schema) when one is set."""
+        if self.samples is not None:
+            kind, n = self.samples
+            values, result = await self.client.samples(conversation, kind, n, **self._settings)
+            self.count(result)
+            return json.dumps({"samples": [v.model_dump(mode="json") for v in values]})
         if output is not None:
             structured = await self.client.structured(conversation, output, **self._settings)
             self.count(structured.result)

@@ -21,6 +21,7 @@ __all__ = [
     "OutlineSection",
     "OutputContext",
     "OutputRegistry",
+    "Restatement",
     "SearchPlan",
     "default_outputs",
     "evidence_model",
@@ -87,6 +88,12 @@ class SearchPlan(_Strict):
     queries: list[Annotated[str, Field(min_length=3, max_length=80)]] = Field(
         min_length=1, max_length=3, description="Short search queries."
     )
+
+
+class Restatement(_Strict):
+    """One sentence restated (the paper's writer answers one evidence sentence at a time)."""
+
+    sentence: str = Field(min_length=20, max_length=300)
 
 
 class Fix(_Strict):
@@ -188,4 +195,5 @@ def default_outputs() -> OutputRegistry:
     registry.register("evidence", evidence_model)
     registry.register("section", section_model)
     registry.register("review", review_model)
+    registry.register("restatement", Restatement)
     return registry

@@ -49,9 +49,10 @@ class AgentRuntime(AgentEngine):
         variables: Mapping[str, Any] | None = None,
         citation_keys: Sequence[str] = (),
         choices: Sequence[str] = (),
+        avoid: Sequence[str] = (),
     ) -> AgentResult:
         """One task for one agent; returns its validated answer."""
-        plan = await self.plan(spec, task, variables, citation_keys, choices)
+        plan = await self.plan(spec, task, variables, citation_keys, choices, avoid)
         calls = await self.model_calls(spec, plan)
         adapter = ScriptoriumChatClient(calls)
         agent_tools = [RegistryTool(self.tools, name, plan.context, spec.tools) for name in spec.tools]

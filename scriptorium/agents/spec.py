@@ -31,6 +31,9 @@ class AgentModelSettings(BaseModel):
     repetition_penalty: float | None = Field(default=1.1, ge=1, le=2)
     """vLLM's penalty on repeated tokens (a small model loops without it); None leaves it out, for
     servers that do not know it."""
+    samples: int = Field(default=1, ge=1, le=16)
+    """Answers drawn at once from one request (OpenAI's `n`): with more than one, the output is
+    `{"samples": [answer, ...]}` (the valid ones), for a step that keeps the best by its own checks."""
 
 
 class AgentSpec(BaseModel):

@@ -62,7 +62,13 @@ def paper(
     embedder = LocalEmbedder()
     with console.status("embedding and scoring…"), CorpusStores(embedder) as stores:
         result = evaluate_paper(
-            run_dir, embedder, stores.search_for(data, run_dir), settings.eval, reference=outline, paper=data
+            run_dir,
+            embedder,
+            stores.search_for(data, run_dir),
+            settings.eval,
+            reference=outline,
+            paper=data,
+            copies=stores.copies_for(data, run_dir),
         )
     console.print(paper_report(result))
     report = result.model_dump(mode="json")

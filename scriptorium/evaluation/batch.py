@@ -38,6 +38,12 @@ class BatchSummary(BaseModel):
     repeated_share: float
     topic_similarity: float | None
     """Means over the evaluated papers (each paper counts once, whatever its length)."""
+    verbatim_share: float | None = None
+    words: float = 0.0
+    fact_errors: int = 0
+    invented: int = 0
+    structured: int = 0
+    """Papers with a title naming the topic, a lead, the body sections asked for and a closing."""
 
 
 class BatchEval(BaseModel):
@@ -70,6 +76,7 @@ def evaluate_batch(
                     settings,
                     reference=(references or {}).get(task.id),
                     paper=paper,
+                    copies=stores.copies_for(paper, run_dir),
                 )
                 result = TaskEval(task=task.id, paper=evaluation)
             except EvaluationError as exc:
@@ -88,6 +95,7 @@ def summarize(results: list[TaskEval]) -> BatchSummary:
 
     recalls = [p.heading_soft_recall for p in papers if p.heading_soft_recall is not None]
     similarities = [p.topic_similarity_mean for p in papers if p.topic_similarity_mean is not None]
+    verbatims = [p.verbatim_share for p in papers if p.verbatim_share is not None]
     return BatchSummary(
         papers=len(results),
         evaluated=len(papers),
@@ -99,4 +107,17 @@ def summarize(results: list[TaskEval]) -> BatchSummary:
         heading_soft_recall=mean(recalls) if recalls else None,
         repeated_share=mean([p.repeated_share for p in papers]),
         topic_similarity=mean(similarities) if similarities else None,
+        verbatim_share=mean(verbatims) if verbatims else None,
+        words=mean([float(p.structure.words) for p in papers if p.structure is not None]),
+        fact_errors=sum(len(p.fact_errors) for p in papers),
+        invented=sum(len(p.invented) for p in papers),
+        structured=sum(1 for p in papers if _structured(p)),
     )
+
+
+def _structured(paper: PaperEval) -> bool:
+    s = paper.structure
+    if s is None:
+        return False
+    asked = s.sections_asked if s.sections_asked is not None else s.body_sections
+    return s.title_names_topic and s.lead_sentences >= 2 and s.closing and s.body_sections >= asked

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import MemoryStoreError
 from ..memory import LocalEmbedder, MemoryStore
+from ..paper.checks import CopyIndex
 from .paper import EvaluationError, PaperData
 from .scoring import CorpusSearch
 
@@ -20,6 +21,7 @@ class CorpusStores:
     def __init__(self, embedder: LocalEmbedder) -> None:
         self.embedder = embedder
         self._stores: dict[tuple[Path, str], MemoryStore] = {}
+        self._copies: dict[tuple[Path, str], CopyIndex] = {}
         self._exit = ExitStack()
 
     def __enter__(self) -> CorpusStores:
@@ -29,6 +31,18 @@ class CorpusStores:
         self._exit.close()
 
     def search_for(self, paper: PaperData, run_dir: Path) -> CorpusSearch:
+        store = self._store(paper, run_dir)
+        return lambda text, vector, k: [hit.text for hit in store.query(text, k, vector=vector)]
+
+    def copies_for(self, paper: PaperData, run_dir: Path) -> CopyIndex:
+        """The word n-grams of the whole corpus the paper was written from (built once per store)."""
+        store = self._store(paper, run_dir)
+        where = (store.path, store.collection)
+        if where not in self._copies:
+            self._copies[where] = CopyIndex(store.texts())
+        return self._copies[where]
+
+    def _store(self, paper: PaperData, run_dir: Path) -> MemoryStore:
         if paper.memory is None:
             raise EvaluationError(
                 f"{run_dir} does not say which memory it used, so grounding cannot be measured"
@@ -51,5 +65,4 @@ class CorpusStores:
                     hint="grounding needs the corpus the run used; ingest it again with scriptorium ingest",
                 )
             self._stores[where] = store
-        store = self._stores[where]
-        return lambda text, vector, k: [hit.text for hit in store.query(text, k, vector=vector)]
+        return self._stores[where]

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ScriptoriumError
-from ..tools.builtin.paper import PAPER_FORMAT
+from ..paper.formats import PAPER_FORMAT
 
 __all__ = ["EvaluationError", "PaperData", "load_paper"]
 
@@ -25,10 +25,13 @@ class _Loose(BaseModel):
 class PaperSentence(_Loose):
     text: str
     citations: list[str] = []
+    quote: bool = False
 
 
 class PaperSection(_Loose):
     heading: str
+    role: str = "body"
+    """`body` or `closing` (format 1 papers have body sections only)."""
     paragraphs: list[list[PaperSentence]] = []
 
     @property
@@ -48,11 +51,13 @@ class EvidencePassage(_Loose):
 
 
 class PaperData(_Loose):
-    format: Literal[1]
+    format: Literal[1, 2]
     title: str
     topic: str
     memory: MemoryRef | None = None
+    lead: list[PaperSentence] = []
     sections: list[PaperSection]
+    sections_asked: int | None = None
     evidence: dict[str, EvidencePassage] = {}
     chunks: dict[str, str] = {}
     """Every cited key that resolved, with its chunk's text."""
@@ -78,17 +83,21 @@ def load_paper(run_dir: Path) -> PaperData:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EvaluationError(f"{path} is not readable JSON: {exc}") from exc
-    if isinstance(data, dict) and data.get("format") != PAPER_FORMAT:
+    if isinstance(data, dict) and data.get("format") not in (1, PAPER_FORMAT):
         raise EvaluationError(
             f"{path} is in format {data.get('format')!r}; this Scriptorium reads format {PAPER_FORMAT}",
             hint="evaluate it with the Scriptorium version that wrote it, or re-run the paper",
         )
     try:
-        return PaperData.model_validate(data)
+        paper = PaperData.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "top level"
         raise EvaluationError(f"{path} is damaged: {where}: {first['msg']}") from exc
+    if paper.memory is not None and not paper.memory.path.is_absolute():
+        # Written relative to the run folder, so that no output names this machine's paths.
+        paper.memory.path = (run_dir / paper.memory.path).resolve()
+    return paper
 
 
 def _status(run_dir: Path) -> str:

@@ -54,7 +54,26 @@ def paper_report(result: PaperEval, *, details: int = 5) -> RenderableType:
             _pct(result.topic_similarity_mean),
             f"{len(result.drifting_sections)} sections below {t.drift_threshold}",
         ),
+        ("fact errors", str(len(result.fact_errors)), "names, numbers, dates not in the cited chunks"),
+        ("invented", str(len(result.invented)), "sentences uncited or unsupported"),
+        (
+            "verbatim share",
+            _pct(result.verbatim_share),
+            f"sentences copied from the corpus ({result.quotes} marked as quotations)",
+        ),
     ]
+    if result.structure is not None:
+        s = result.structure
+        rows += [
+            ("words", str(s.words), ""),
+            ("title", "ok" if s.title_names_topic else "no", "names the topic and is no section heading"),
+            (
+                "lead / closing",
+                f"{s.lead_sentences} / {'yes' if s.closing else 'no'}",
+                "lead sentences; closing",
+            ),
+            ("body sections", f"{s.body_sections}/{s.sections_asked or '?'}", "written / asked"),
+        ]
     for row in rows:
         table.add_row(*row)
     parts: list[RenderableType] = [table]

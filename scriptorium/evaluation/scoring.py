@@ -3,6 +3,7 @@ sentences with citation markers stripped; `docs/evaluation.md` defines each numb
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel
 
 from ..config import EvalSettings
 from ..memory import LocalEmbedder
+from ..paper.checks import COPY_MIN_WORDS, CopyIndex, missing_facts
 from ..text import split_sentences, strip_markers, words
 from .paper import PaperData, load_paper
 from .reference import ReferenceOutline
@@ -21,7 +23,7 @@ __all__ = ["CorpusSearch", "PaperEval", "evaluate_paper"]
 CorpusSearch = Callable[[str, NDArray[np.float32], int], list[str]]
 """(sentence, its embedding, k) -> texts of the k corpus chunks nearest to it."""
 
-_ENDINGS = (".", "!", "?", '."', ".'", ".)", '?"', '!"')
+_ENDINGS = (".", "!", "?", '."', ".'", ".)", '?"', '!"', ".\u201d", "?\u201d", "!\u201d")
 
 
 class SentenceScore(BaseModel):
@@ -52,10 +54,36 @@ class DuplicatePair(BaseModel):
     score: float
 
 
+class FactError(BaseModel):
+    section: str
+    sentence: str
+    keys: list[str]
+    missing: list[str]
+    """Names, numbers and dates of the sentence that its cited chunks lack."""
+
+
+class Structure(BaseModel):
+    title_names_topic: bool
+    """Every content word of the topic is in the title, and the title is no section heading."""
+    lead_sentences: int
+    closing: bool
+    sections_asked: int | None
+    body_sections: int
+    words: int
+
+
 class PaperEval(BaseModel):
     run_dir: str
     title: str
     topic: str
+    structure: Structure | None = None
+    fact_errors: list[FactError] = []
+    invented: list[str] = []
+    """Sentences no citation supports: uncited, or cited by a chunk below the support threshold."""
+    verbatim_share: float | None = None
+    """Share of sentences (6+ words) copied from the corpus (docs/evaluation.md: the rule)."""
+    copied: list[str] = []
+    quotes: int = 0
     # completeness
     sections_planned: int
     sections_written: int
@@ -92,13 +120,15 @@ def evaluate_paper(
     settings: EvalSettings,
     reference: ReferenceOutline | None = None,
     paper: PaperData | None = None,
+    copies: CopyIndex | None = None,
 ) -> PaperEval:
     paper = paper or load_paper(run_dir)
     cache = _Embeddings(embedder)
+    parts = [(_LEAD, paper.lead), *((s.heading, s.sentences) for s in paper.sections)]
     rows = [
-        (section.heading, text, citations)
-        for section in paper.sections
-        for entry in section.sentences
+        (heading, text, citations)
+        for heading, entries in parts
+        for entry in entries
         for text, citations in _split(entry.text, entry.citations)
         if words(text) >= 3
     ]
@@ -112,7 +142,7 @@ def evaluate_paper(
         if s.sentences and not s.sentences[-1].text.rstrip().endswith(_ENDINGS)
     ]
 
-    cited_keys = [k for s in paper.sections for x in s.sentences for k in dict.fromkeys(x.citations)]
+    cited_keys = [k for _, entries in parts for x in entries for k in dict.fromkeys(x.citations)]
     dangling = sorted({k for k in cited_keys if k not in paper.chunks})
     cited_rows = [(i, [k for k in keys if k in paper.chunks]) for i, (_, _, keys) in enumerate(rows)]
     cited_rows = [(i, keys) for i, keys in cited_rows if keys]
@@ -169,7 +199,40 @@ def evaluate_paper(
     similarities = [s.topic_similarity for s in section_scores if s.topic_similarity is not None]
 
     n = len(rows)
+    fact_errors = [
+        FactError(section=rows[i][0], sentence=rows[i][1], keys=keys, missing=missing)
+        for i, keys in cited_rows
+        if (missing := missing_facts(rows[i][1], " ".join(paper.chunks[k] for k in keys)))
+    ]
+    unsupported_texts = {u.sentence for u in unsupported}
+    cited_texts = {rows[i][1] for i, _ in cited_rows}
+    invented = [text for _, text, _ in rows if text not in cited_texts or text in unsupported_texts]
+    copied: list[str] = []
+    long_rows = [text for _, text, _ in rows if words(text) >= COPY_MIN_WORDS]
+    if copies is not None:
+        copied = [text for text in long_rows if copies.copied(text)]
+    headings = {s.heading.lower() for s in paper.sections}
+    topic_words = set(_content_words(paper.topic))
+    written_body = [s for s in paper.sections if s.role != "closing" and s.sentences]
+    structure = Structure(
+        title_names_topic=topic_words <= set(_content_words(paper.title))
+        and paper.title.lower() not in headings,
+        lead_sentences=len(paper.lead),
+        closing=any(s.role == "closing" and s.sentences for s in paper.sections),
+        sections_asked=paper.sections_asked,
+        body_sections=len(written_body),
+        words=sum(words(strip_markers(x.text)) for _, entries in parts for x in entries),
+    )
+    supported_sections = {rows[i][0] for i, _ in cited_rows if rows[i][1] not in unsupported_texts}
+    asked = paper.sections_asked if paper.sections_asked is not None else len(paper.sections)
+    every_asked = sum(1 for s in written_body if s.heading in supported_sections) >= asked
     return PaperEval(
+        structure=structure,
+        fact_errors=fact_errors,
+        invented=invented,
+        verbatim_share=_share(len(copied), len(long_rows)) if copies is not None else None,
+        copied=copied,
+        quotes=sum(1 for _, entries in parts for x in entries if x.quote),
         run_dir=str(run_dir),
         title=paper.title,
         topic=paper.topic,
@@ -177,7 +240,7 @@ def evaluate_paper(
         sections_written=len(paper.sections) - len(empty),
         empty_sections=empty,
         truncated_sections=truncated,
-        complete=not empty and not truncated and bool(paper.sections),
+        complete=not empty and not truncated and bool(paper.sections) and every_asked,
         sentences=n,
         citations=len(cited_keys),
         dangling=dangling,
@@ -199,6 +262,13 @@ def evaluate_paper(
         topic_similarity_mean=round(sum(similarities) / len(similarities), 4) if similarities else None,
         thresholds=settings,
     )
+
+
+_LEAD = "(lead)"
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in {"the", "a", "an", "of", "and"}]
 
 
 def _split(text: str, citations: list[str]) -> list[tuple[str, list[str]]]:

@@ -163,6 +163,8 @@ class MemoryStore:
                 on_file(outcome)
 
         pending: list[_Planned] = []
+        paths = list(paths)
+        locations = _locations(paths)
         for path in expand_paths(paths):
             try:
                 document = load_document(path)
@@ -170,7 +172,9 @@ class MemoryStore:
                 log.info("skipping %s: %s", path, exc)
                 done(FileOutcome(str(path), "skipped", 0, str(exc)))
                 continue
-            planned = self._plan(document, "file", reserved={p.slug: p.source for p in pending})
+            planned = self._plan(
+                document, "file", reserved={p.slug: p.source for p in pending}, location=locations.get(path)
+            )
             if isinstance(planned, FileOutcome):
                 done(planned)
                 continue
@@ -189,7 +193,9 @@ class MemoryStore:
         self._write([planned])
         return planned.outcome
 
-    def _plan(self, document: Document, kind: SourceKind, reserved: dict[str, str]) -> _Planned | FileOutcome:
+    def _plan(
+        self, document: Document, kind: SourceKind, reserved: dict[str, str], location: str | None = None
+    ) -> _Planned | FileOutcome:
         """What adding `document` takes, or its outcome when nothing is to be done."""
         content_hash = hashlib.sha256(document.text.encode("utf-8")).hexdigest()
         existing = self._collection.get(where={"source": document.source}, include=["metadatas"])
@@ -215,6 +221,10 @@ class MemoryStore:
                     "title": document.title,
                     "heading": chunk.heading,
                     "kind": kind,
+                    # What a reference shows: the path within the folder ingested (or the file's
+                    # name, or a URL), never this machine's absolute path.
+                    "location": location
+                    or (Path(document.source).name if kind == "file" else document.source),
                     "start": chunk.start,
                     "end": chunk.end,
                     "chunk_index": index,
@@ -301,6 +311,22 @@ class MemoryStore:
             return None
         return _hit((found["documents"] or [""])[0], (found["metadatas"] or [{}])[0], 1.0)
 
+    def chunks_of(self, sources: Sequence[str]) -> list[Hit]:
+        """Every chunk of these sources, in document order (score 1.0)."""
+        if not sources:
+            return []
+        where = {"source": sources[0]} if len(sources) == 1 else {"source": {"$in": list(sources)}}
+        found = self._collection.get(where=where, include=["documents", "metadatas"])
+        hits = [
+            _hit(doc, meta, 1.0)
+            for doc, meta in zip(found["documents"] or [], found["metadatas"] or [], strict=True)
+        ]
+        return sorted(hits, key=lambda h: (h.source, int(h.metadata.get("chunk_index", 0))))
+
+    def texts(self) -> list[str]:
+        """The text of every chunk (what a copy check compares a paper with)."""
+        return list(self._collection.get(include=["documents"])["documents"] or [])
+
     def sources(self) -> dict[str, str]:
         """Every source in the store with its title."""
         found = self._collection.get(include=["metadatas"])
@@ -373,6 +399,15 @@ def _collection_name(name: str) -> str:
     # Chroma: 3-512 chars of [a-zA-Z0-9._-], starting and ending alphanumeric.
     cleaned = re.sub(r"[^a-zA-Z0-9._-]+", "-", name).strip("-._") or "default"
     return cleaned if len(cleaned) >= 3 else f"{cleaned}-memory"
+
+
+def _locations(paths: Iterable[Path]) -> dict[Path, str]:
+    """Each file's path relative to the folder it was found under (a file named alone: its name)."""
+    found: dict[Path, str] = {}
+    for path in paths:
+        for file in expand_paths([path]):
+            found.setdefault(file, file.relative_to(path).as_posix() if path.is_dir() else file.name)
+    return found
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:

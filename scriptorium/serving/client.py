@@ -107,6 +107,8 @@ class ChatResult:
     completion_tokens: int
     latency_s: float
     tool_calls: tuple[ToolCallRequest, ...] = ()
+    alternatives: tuple[str, ...] = ()
+    """The other answers when several were asked for (`n`)."""
 
 
 @dataclass(frozen=True)
@@ -308,6 +310,45 @@ class ModelClient:
         )
         return Structured(value, result)
 
+    async def samples(
+        self,
+        messages: Sequence[ChatMessage],
+        output: type[OutputT],
+        n: int,
+        *,
+        caller: str = "default",
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> tuple[list[OutputT], ChatResult]:
+        """`n` answers matching `output` from one request (the prompt is read once); the ones that
+        validate, in order. None validating raises `StructuredOutputError` with the first."""
+        response_format = json_schema_format(output)
+        bound = schema_max_chars(response_format["json_schema"]["schema"])
+        if bound is not None and max_tokens is not None and max_tokens < bound:
+            max_tokens = bound
+        result = await self.chat(
+            messages,
+            caller=caller,
+            model=model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            response_format=response_format,
+            extra_body={**(extra_body or {}), "n": n},
+        )
+        values = []
+        for text in (result.text, *result.alternatives):
+            try:
+                values.append(output.model_validate_json(text))
+            except (ValidationError, ValueError):
+                continue
+        if not values:
+            raise StructuredOutputError(
+                f"none of the {n} replies validates as {output.__name__}", raw=result.text
+            )
+        return values, result
+
     async def structured_json(
         self,
         messages: Sequence[ChatMessage],
@@ -445,6 +486,7 @@ class ModelClient:
         )
         result = ChatResult(
             text=choice.message.content or "",
+            alternatives=tuple(c.message.content or "" for c in completion.choices[1:]),
             finish_reason=choice.finish_reason,
             model=completion.model,
             prompt_tokens=usage.prompt_tokens if usage else 0,

@@ -101,7 +101,7 @@ def step_dependencies(step: StepSpec, known: Mapping[str, Any]) -> set[str]:
 
 def _templates(step: StepSpec) -> Iterator[str]:
     """Every template string of a step and of the steps inside it."""
-    for text in (step.prompt, step.citations, step.choices, step.map, step.when):
+    for text in (step.prompt, step.citations, step.choices, step.avoid, step.map, step.when):
         if text:
             yield text
     yield from _strings(step.variables)
@@ -197,7 +197,7 @@ class _Checker:
         for name in step.needs:
             if name not in self.spec.steps:
                 self.error((*at, "needs"), f"needs an unknown step '{name}'")
-        for key in ("prompt", "citations", "choices", "map", "when"):
+        for key in ("prompt", "citations", "choices", "avoid", "map", "when"):
             text = getattr(step, key)
             if text:
                 self._template((*at, key), text, scope)

@@ -235,9 +235,10 @@ class WorkflowRunner:
         prompt = str(evaluate(step.prompt, context))
         keys = _string_list("citations", step.citations, context)
         choices = _string_list("choices", step.choices, context)
+        avoid = _string_list("avoid", step.avoid, context)
         variables = {name: str(evaluate(text, context)) for name, text in step.variables.items()}
         result = await self.runtime.run(
-            spec, prompt, variables=variables, citation_keys=keys, choices=choices
+            spec, prompt, variables=variables, citation_keys=keys, choices=choices, avoid=avoid
         )
         output = (
             result.output.model_dump(mode="json") if isinstance(result.output, BaseModel) else result.output

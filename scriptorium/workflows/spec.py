@@ -69,6 +69,9 @@ class StepSpec(BaseModel):
     """A template giving the citation keys the agent may cite (an enum in its output schema)."""
     choices: str | None = None
     """A template giving the strings the agent must choose among (e.g. outline headings; an enum)."""
+    avoid: str | None = None
+    """A template giving words the agent must not write (vLLM's `bad_words`): a writer told not to
+    reuse its evidence's own words restates instead of copying."""
     variables: dict[str, str] = Field(default_factory=dict)
     """Fill CrewAI-style `{name}` placeholders in the agent's fields."""
     # tool
@@ -105,8 +108,10 @@ class StepSpec(BaseModel):
             raise ValueError("an agent step needs a prompt")
         if kind == "map" and self.step is None:
             raise ValueError("a map step needs a step to run for each item")
-        if kind != "agent" and (self.prompt or self.citations or self.choices or self.variables):
-            raise ValueError("prompt, citations, choices and variables belong to agent steps")
+        if kind != "agent" and (
+            self.prompt or self.citations or self.choices or self.variables or self.avoid
+        ):
+            raise ValueError("prompt, citations, choices, avoid and variables belong to agent steps")
         if kind != "tool" and self.args:
             raise ValueError("args belong to tool steps")
         if kind != "map" and (self.step is not None or self.concurrency is not None):

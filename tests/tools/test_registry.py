@@ -166,12 +166,11 @@ def test_builtins_and_entry_point_plugins_register_through_one_hook(
     registry = default_registry()
     assert registry.names() == [
         "assemble_paper",
-        "check_draft",
         "echo",
-        "gather_evidence",
         "memory_search",
         "read_source",
-        "survey_sources",
+        "review_tries",
+        "survey_topic",
         "web_search",
         "write_file",
     ]

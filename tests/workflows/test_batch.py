@@ -76,7 +76,7 @@ def test_good_task_files_in_all_three_formats(tmp_path: Path, paper: Any) -> Non
     loaded = [load_tasks(tmp_path / n, paper) for n in ("t.yaml", "t.jsonl", "t.csv")]
     for tasks in loaded:
         assert [t.id for t in tasks] == ["lora", "task-002"]
-        assert tasks[0].inputs == {"topic": "LoRA", "sections": 2, "web": False}
+        assert tasks[0].inputs == {"topic": "LoRA", "sections": 2}
         assert tasks[1].inputs["sections"] == 4
 
 

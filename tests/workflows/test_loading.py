@@ -127,7 +127,7 @@ def test_find_by_name_project_first_then_library(tmp_path: Path) -> None:
 
 def test_inputs_are_checked_all_at_once(parts: dict[str, object]) -> None:
     spec = load(LIBRARY_DIR / "paper.yaml", parts).spec
-    assert resolve_inputs(spec, {"topic": "LoRA"}) == {"topic": "LoRA", "sections": 4, "web": False}
+    assert resolve_inputs(spec, {"topic": "LoRA"}) == {"topic": "LoRA", "sections": 4}
     with pytest.raises(InputError) as caught:
         resolve_inputs(spec, {"sections": 9, "topik": "x"})
     problems = caught.value.problems

@@ -304,11 +304,16 @@ def build_seed(
     for index, topic in enumerate(topics):
         rng = random.Random(f"{seed}:{topic.slug}")
         ranked = _rank(topic, embed)
-        # Unsupported sentences come from other topics: plainly off the passage they cite.
-        strangers = [
-            s for other in topics if other is not topic for doc in other.sources for s in doc.sentences
-        ]
+        # Unsupported sentences come from other topics: plainly off the passage they cite. A
+        # training row never borrows from a held-out topic (its sentences would leak into training).
         split = "heldout" if topic.slug in heldout else "train"
+        strangers = [
+            s
+            for other in topics
+            if other is not topic and (split == "heldout" or other.slug not in heldout)
+            for doc in other.sources
+            for s in doc.sentences
+        ]
         rows["planner", split] += _planner_examples(ranked, rng)
         rows["writer", split] += _writer_examples(ranked, rng)
         rows["reviewer", split] += _reviewer_examples(ranked, strangers, rng, index)

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..base import Tool
 from .memory_tools import memory_search, read_source
-from .paper import assemble_paper, check_draft, gather_evidence, survey_sources
+from .paper import assemble_paper, review_tries, survey_topic
 from .web_search import web_search
 from .write_file import write_file
 
@@ -20,9 +20,8 @@ def register_tools(register: Callable[[Tool[Any, Any]], None]) -> None:
         memory_search,
         read_source,
         write_file,
-        gather_evidence,
+        survey_topic,
+        review_tries,
         assemble_paper,
-        survey_sources,
-        check_draft,
     ):
         register(item)

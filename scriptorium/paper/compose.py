@@ -1,0 +1,297 @@
+"""From tries to a paper: judge each restatement, keep the best, fill gaps with marked quotations.
+
+Each evidence item was restated several times. A try is kept only when it reads as one whole
+sentence, is not copied from the corpus (`checks.CopyIndex`), states no name, number or date its
+evidence lacks (`checks.missing_facts`), keeps the evidence's polarity words (a "not" or a "more"
+the evidence does not have turns a fact around), stays close to its evidence sentence and is
+supported by its cited chunk (embedding cosines). The best such try is kept; an item with none
+becomes a marked quotation of its evidence while quotations stay under a fifth of the paper, and
+is dropped otherwise. Across the whole paper no statement is made twice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, Field
+
+from ..text import split_sentences, strip_markers
+from .checks import CopyIndex, missing_facts
+from .plan import EvidenceItem, PaperPlan
+
+__all__ = [
+    "ComposedPaper",
+    "ComposedSection",
+    "Judged",
+    "Sentence",
+    "compose",
+    "judge_tries",
+    "paper_title",
+]
+
+Embed = Callable[[list[str]], NDArray[np.float32]]
+
+MIN_CLOSENESS = 0.7
+"""Cosine a restatement keeps to the evidence sentence it restates."""
+MIN_SUPPORT = 0.55
+"""Cosine a kept sentence has to the chunk it cites (the eval's own bar is 0.5)."""
+SAME_STATEMENT = 0.85
+"""Two sentences this close say the same thing; the later one goes (the eval counts 0.9)."""
+QUOTE_SHARE = 0.2
+_POLARITY = frozenset(
+    [
+        "not",
+        "no",
+        "never",
+        "none",
+        "nor",
+        "neither",
+        "without",
+        "more",
+        "less",
+        "fewer",
+        "greater",
+        "larger",
+        "smaller",
+        "higher",
+        "lower",
+        "before",
+        "after",
+        "first",
+        "last",
+        "only",
+        "all",
+        "most",
+        "least",
+    ]
+)
+
+
+class Judged(BaseModel):
+    """The verdict on one item's tries."""
+
+    item: str
+    sentence: str | None
+    """The best try that passed, if any."""
+    closeness: float | None = None
+    rejected: dict[str, int] = Field(default_factory=dict)
+    """Why the other tries failed: reason -> count."""
+
+
+class Sentence(BaseModel):
+    text: str
+    citations: list[str]
+    quote: bool = False
+    item: str
+
+
+class ComposedSection(BaseModel):
+    heading: str
+    role: str = "body"
+    sentences: list[Sentence]
+
+
+class ComposedPaper(BaseModel):
+    title: str
+    topic: str
+    lead: list[Sentence]
+    sections: list[ComposedSection]
+    """Body sections then the closing one (`role` closing), each with at least one sentence."""
+    dropped_sections: list[str]
+    dropped_items: list[str]
+    repeated: list[str]
+    quotes: int
+    notes: list[str]
+    sections_asked: int
+
+
+def first_sentence(text: str) -> str:
+    """One sentence as printed: the first of the text (a tiny model runs on past it), single spaces."""
+    sentences = split_sentences(" ".join(strip_markers(text).replace('"', "").split()))
+    return sentences[0] if sentences else ""
+
+
+@dataclass
+class Judge:
+    """The checks of one plan's tries: its corpus's copy index and the chunks its items cite."""
+
+    plan: PaperPlan
+    copies: CopyIndex
+    chunks: dict[str, str]
+    embed: Embed
+
+    def judge(self, tries: Sequence[tuple[str, str | None]]) -> dict[str, Judged]:
+        """`tries`: (item id, restated text or None). Every item of the plan gets a verdict."""
+        by_item: dict[str, list[str]] = {i.id: [] for i in self.plan.items}
+        for item_id, text in tries:
+            if item_id in by_item and text:
+                by_item[item_id].append(first_sentence(text))
+        texts = list(
+            dict.fromkeys(
+                [t for ts in by_item.values() for t in ts if t]
+                + [i.text for i in self.plan.items]
+                + [self.chunks[i.key] for i in self.plan.items if i.key in self.chunks]
+            )
+        )
+        vectors = dict(zip(texts, self.embed(texts), strict=True)) if texts else {}
+        verdicts = {}
+        for item in self.plan.items:
+            rejected: dict[str, int] = {}
+            best: tuple[float, str] | None = None
+            for text in dict.fromkeys(by_item[item.id]):
+                reason = self._fails(item, text, vectors)
+                if reason:
+                    rejected[reason] = rejected.get(reason, 0) + 1
+                    continue
+                closeness = float(vectors[text] @ vectors[item.text])
+                if best is None or closeness > best[0]:
+                    best = (closeness, text)
+            verdicts[item.id] = Judged(
+                item=item.id,
+                sentence=best[1] if best else None,
+                closeness=round(best[0], 4) if best else None,
+                rejected=rejected,
+            )
+        return verdicts
+
+    def _fails(self, item: EvidenceItem, text: str, vectors: dict[str, NDArray[np.float32]]) -> str | None:
+        if not text or not text.endswith((".", "!", "?")) or not 8 <= len(text.split()) <= 60 or "<" in text:
+            return "not one whole sentence"
+        if "..." in text or text.count("(") != text.count(")") or self.copies.unknown_words(text):
+            return "garbled"
+        if self.copies.copied(text):
+            return "copied"
+        if missing_facts(text, item.text):
+            return "facts not in its evidence"
+        if _polarity(text) - _polarity(item.text):
+            return "turns a fact around"
+        if float(vectors[text] @ vectors[item.text]) < MIN_CLOSENESS:
+            return "strays from its evidence"
+        chunk = self.chunks.get(item.key)
+        if chunk is None or float(vectors[text] @ vectors[chunk]) < MIN_SUPPORT:
+            return "not supported by its passage"
+        return None
+
+
+def judge_tries(
+    plan: PaperPlan,
+    tries: Sequence[tuple[str, str | None]],
+    copies: CopyIndex,
+    chunks: dict[str, str],
+    embed: Embed,
+) -> dict[str, Judged]:
+    return Judge(plan, copies, chunks, embed).judge(tries)
+
+
+def _polarity(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if w in _POLARITY}
+
+
+def compose(plan: PaperPlan, title: str, verdicts: dict[str, Judged], embed: Embed) -> ComposedPaper:
+    """The paper: every item's kept sentence in plan order, marked quotations where a section
+    would be thin, no statement twice; empty sections dropped and said so."""
+    kept = {i: v.sentence for i, v in verdicts.items() if v.sentence}
+    parts: list[tuple[str, str, list[str]]] = [("lead", "", plan.lead)]
+    parts += [("body", s.heading, s.items) for s in plan.sections]
+    parts.append(("closing", plan.closing.heading, plan.closing.items))
+    # Quotations: for items no try restated, thinnest parts first, under QUOTE_SHARE of the paper.
+    quotes: set[str] = set()
+    budget = int(len(kept) * QUOTE_SHARE / (1 - QUOTE_SHARE))
+    missing = [
+        (sum(i in kept for i in ids), n, i)
+        for n, (_, _, ids) in enumerate(parts)
+        for i in ids
+        if i not in kept
+    ]
+    for _, _, item_id in sorted(missing):
+        if len(quotes) >= budget:
+            break
+        quotes.add(item_id)
+    ordered = [
+        (part, heading, item_id)
+        for part, heading, ids in parts
+        for item_id in ids
+        if item_id in kept or item_id in quotes
+    ]
+    texts = [kept[i] if i in kept else plan.item(i).text for _, _, i in ordered]
+    vectors = embed(texts) if texts else np.zeros((0, 1), dtype=np.float32)
+    said: list[int] = []
+    repeated: list[str] = []
+    sentences: dict[str, list[Sentence]] = {}
+    for n, ((part, heading, item_id), text) in enumerate(zip(ordered, texts, strict=True)):
+        if said and float(np.max(vectors[said] @ vectors[n])) >= SAME_STATEMENT:
+            repeated.append(text)
+            continue
+        said.append(n)
+        item = plan.item(item_id)
+        quoted = item_id not in kept
+        sentences.setdefault(f"{part}:{heading}", []).append(
+            Sentence(
+                text=f"\u201c{text}\u201d" if quoted else text,
+                citations=[item.key],
+                quote=quoted,
+                item=item_id,
+            )
+        )
+    written = {s.item for ss in sentences.values() for s in ss}
+    sections = []
+    dropped_sections = []
+    for part, heading, _ in parts[1:]:
+        found = sentences.get(f"{part}:{heading}", [])
+        if found:
+            sections.append(ComposedSection(heading=heading, role=part, sentences=found))
+        else:
+            dropped_sections.append(heading)
+    notes = []
+    body_written = sum(1 for s in sections if s.role == "body")
+    if body_written < plan.sections_asked:
+        notes.append(
+            f"{plan.sections_asked} sections asked, {body_written} written: "
+            f"the evidence holds {plan.themes_found} distinct theme{'s' if plan.themes_found != 1 else ''}"
+            + (
+                f" and {len(dropped_sections)} had no sentence that passed the checks"
+                if dropped_sections
+                else ""
+            )
+        )
+    if plan.documents == 1:
+        notes.append("this paper rests on a single source document")
+    return ComposedPaper(
+        title=title,
+        topic=plan.topic,
+        lead=sentences.get("lead:", []),
+        sections=sections,
+        dropped_sections=dropped_sections,
+        dropped_items=[i.id for i in plan.items if i.id not in written],
+        repeated=repeated,
+        quotes=sum(1 for ss in sentences.values() for s in ss if s.quote),
+        notes=notes,
+        sections_asked=plan.sections_asked,
+    )
+
+
+def paper_title(proposed: str | None, topic: str, headings: Sequence[str]) -> str:
+    """The planner's title when it names the topic (all its words) and is no section heading;
+    otherwise the topic itself."""
+    fallback = topic.strip()
+    fallback = fallback[0].upper() + fallback[1:]
+    if not proposed:
+        return fallback
+    title = " ".join(proposed.split()).strip(" .\"'")
+    words = {w.lower() for w in re.findall(r"[A-Za-z0-9]+", title)}
+    needed = {
+        w.lower() for w in re.findall(r"[A-Za-z0-9]+", topic) if w.lower() not in {"the", "a", "an", "of"}
+    }
+    if (
+        not needed <= words
+        or len(title.split()) > 14
+        or (re.search(r"\d", title) and not re.search(r"\d", topic))
+    ):
+        return fallback
+    if title.lower() in {h.lower() for h in headings}:
+        return fallback
+    return title

@@ -1,0 +1,145 @@
+"""From judged tries to a paper: the best try kept, quotations rationed, nothing said twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scriptorium.memory import LocalEmbedder
+from scriptorium.memory.store import Hit
+from scriptorium.paper.checks import CopyIndex
+from scriptorium.paper.compose import ComposedPaper, compose, judge_tries, paper_title
+from scriptorium.paper.formats import markdown, references
+from scriptorium.paper.plan import EvidenceItem, PaperPlan, PlannedSection
+
+EVIDENCE = {
+    "e1": "Venice is built on 118 small islands in a shallow lagoon of the Adriatic Sea.",
+    "e2": "Glassmaking moved to the island of Murano in 1291 to protect the city from fires.",
+    "e3": "The Republic of Venice was ruled by an elected Doge for more than a thousand years.",
+    "e4": "Rising water, called acqua alta, floods the lower parts of the city every winter.",
+    "e5": "The barrier system known as MOSE was first raised against a high tide in 2020.",
+}
+CHUNKS = {
+    "a:0": EVIDENCE["e1"] + " " + EVIDENCE["e2"],
+    "b:0": EVIDENCE["e3"],
+    "c:0": EVIDENCE["e4"] + " " + EVIDENCE["e5"],
+}
+KEY = {"e1": "a:0", "e2": "a:0", "e3": "b:0", "e4": "c:0", "e5": "c:0"}
+
+
+def _plan(sections_asked: int = 2) -> PaperPlan:
+    part = {"e1": "lead", "e2": "body", "e3": "body", "e4": "body", "e5": "closing"}
+    heading = {"e1": "Introduction", "e2": "Culture", "e3": "Government", "e4": "Climate", "e5": "Conclusion"}
+    items = [
+        EvidenceItem(
+            id=i, part=part[i], heading=heading[i], key=KEY[i], source=f"/abs/{KEY[i][0]}.md", text=t
+        )  # type: ignore[arg-type]
+        for i, t in EVIDENCE.items()
+    ]
+    return PaperPlan(
+        topic="the city of Venice",
+        sections_asked=sections_asked,
+        themes_found=3,
+        documents=3,
+        lead=["e1"],
+        sections=[
+            PlannedSection(heading="Culture", items=["e2"]),
+            PlannedSection(heading="Government", items=["e3"]),
+            PlannedSection(heading="Climate", items=["e4"]),
+        ],
+        closing=PlannedSection(heading="Conclusion", items=["e5"]),
+        items=items,
+        attempts=[],
+        headings=["Culture", "Government", "Climate"],
+        sources=["/abs/a.md", "/abs/b.md", "/abs/c.md"],
+    )
+
+
+def test_the_best_try_that_passes_every_check_is_kept(embedder: LocalEmbedder) -> None:
+    tries = [
+        ("e1", EVIDENCE["e1"]),  # copied
+        ("e1", "Venice rests on 118 little islands inside a shallow Adriatic lagoon."),
+        ("e1", "Venice rests on 200 little islands inside a shallow Adriatic lagoon."),  # a number changed
+        ("e2", "In 1291 glassmaking was moved to Murano so that the city would be safe from fires."),
+        ("e3", "Venice was not ruled by a Doge."),  # too short, and turns the fact around
+        ("e4", "the bananas are yellow fruit that grow in warm countries around the world."),  # strays
+    ]
+    verdicts = judge_tries(_plan(), tries, CopyIndex(CHUNKS.values()), CHUNKS, embedder.embed)
+    assert verdicts["e1"].sentence == "Venice rests on 118 little islands inside a shallow Adriatic lagoon."
+    assert verdicts["e1"].rejected == {"copied": 1, "facts not in its evidence": 1}
+    assert verdicts["e2"].sentence is not None
+    assert verdicts["e3"].sentence is None and verdicts["e4"].sentence is None
+    assert verdicts["e4"].rejected == {"strays from its evidence": 1}
+    assert verdicts["e5"].sentence is None and verdicts["e5"].rejected == {}
+
+
+def test_the_paper_rations_quotations_drops_empty_sections_and_says_so(embedder: LocalEmbedder) -> None:
+    plan = _plan(sections_asked=3)
+    tries = [
+        ("e1", "Venice rests on 118 little islands inside a shallow Adriatic lagoon."),
+        ("e2", "In 1291 glassmaking was moved to Murano so that the city would be safe from fires."),
+        ("e3", "For over a thousand years an elected Doge led the Republic of Venice."),
+        ("e5", "In 2020 the MOSE barriers rose for the first time to hold back a high tide."),
+    ]
+    verdicts = judge_tries(plan, tries, CopyIndex(CHUNKS.values()), CHUNKS, embedder.embed)
+    paper = compose(plan, "Venice", verdicts, embedder.embed)
+    assert [s.heading for s in paper.sections] == ["Culture", "Government", "Climate", "Conclusion"]
+    climate = paper.sections[2].sentences
+    # e4 had no good try: it is quoted (4 restated sentences allow one quotation), marked as such.
+    assert climate[0].quote and climate[0].text == f"\u201c{EVIDENCE['e4']}\u201d"
+    assert paper.quotes == 1 and paper.lead[0].citations == ["a:0"]
+    assert paper.sections[-1].role == "closing"
+    # Without the restatement of e3, sections are left with nothing: dropped, and said so.
+    verdicts["e3"] = verdicts["e3"].model_copy(update={"sentence": None})
+    thin = compose(plan, "Venice", verdicts, embedder.embed)
+    assert thin.dropped_sections == ["Government", "Climate"]  # three restated: no quotation left
+    assert thin.notes and thin.notes[0].startswith("3 sections asked, 1 written")
+
+
+def test_no_statement_is_made_twice(embedder: LocalEmbedder) -> None:
+    plan = _plan()
+    same = "Venice rests on 118 little islands inside a shallow Adriatic lagoon."
+    verdicts = judge_tries(plan, [("e1", same)], CopyIndex(CHUNKS.values()), CHUNKS, embedder.embed)
+    verdicts["e5"] = verdicts["e1"].model_copy(update={"item": "e5"})
+    paper = compose(plan, "Venice", verdicts, embedder.embed)
+    assert paper.repeated == [same]
+    assert [s.text for s in paper.lead] == [same] and not any(s.role == "closing" for s in paper.sections)
+
+
+def test_a_title_names_the_topic_and_is_no_section_heading() -> None:
+    headings = ["History", "Economy"]
+    assert paper_title("Venice: A City on the Water", "Venice", headings) == "Venice: A City on the Water"
+    assert (
+        paper_title("Rearrangement of the Human Brain", "the city of Venice", headings)
+        == "The city of Venice"
+    )
+    assert paper_title("History", "history", headings) == "History"  # the topic itself is the fallback
+    assert paper_title(None, "photosynthesis", headings) == "Photosynthesis"
+    assert paper_title("Venice in 1492", "Venice", headings) == "Venice"  # a number the topic lacks
+
+
+def test_references_are_one_per_document_by_relative_location(embedder: LocalEmbedder) -> None:
+    plan = _plan()
+    tries = [
+        ("e1", "Venice rests on 118 little islands inside a shallow Adriatic lagoon."),
+        ("e2", "In 1291 glassmaking was moved to Murano so that the city would be safe from fires."),
+        ("e3", "For over a thousand years an elected Doge led the Republic of Venice."),
+    ]
+    verdicts = judge_tries(plan, tries, CopyIndex(CHUNKS.values()), CHUNKS, embedder.embed)
+    paper: ComposedPaper = compose(plan, "Venice", verdicts, embedder.embed)
+    hits = {
+        "a:0": Hit(
+            "a:0",
+            CHUNKS["a:0"],
+            1.0,
+            "/home/me/notes/a.md",
+            "notes 1",
+            "",
+            {"location": "a.md", "start": 0, "end": 160},
+        ),
+        "b:0": Hit("b:0", CHUNKS["b:0"], 1.0, "/home/me/notes/b.md", "notes 2", "", {}),
+    }
+    refs = references(paper, hits)
+    assert [(r.n, r.location, r.keys) for r in refs] == [(1, "a.md", ["a:0"]), (2, "b.md", ["b:0"])]
+    text = markdown(paper, refs)
+    assert "/home/me" not in text and text.count("[1]") == 3  # two sentences of a.md, one entry
+    assert Path(refs[1].location).name == refs[1].location
