@@ -170,7 +170,7 @@ class AgentEngine:
                 memory=self.context.memory if spec.memory != "none" else None,
                 memory_writable=spec.memory == "write",
             ),
-            extra_body=_extra_body(spec, avoid),
+            extra_body=_extra_body(spec, _writable(avoid, sample_type or output_type)),
             sample_type=sample_type,
         )
 
@@ -193,6 +193,15 @@ class AgentEngine:
 def samples_model(output: type[BaseModel]) -> type[BaseModel]:
     """`{"samples": [output, ...]}`: what an agent drawing several answers at once returns."""
     return create_model(f"{output.__name__}Samples", samples=(list[output], ...))  # type: ignore[valid-type]
+
+
+def _writable(avoid: Sequence[str], output: type[BaseModel] | None) -> list[str]:
+    """`avoid` less the words the answer's JSON must contain (its field names): barring one would
+    leave guided decoding no way to write the answer (vLLM fails the request)."""
+    if output is None:
+        return list(avoid)
+    schema = json.dumps(output.model_json_schema()).lower()
+    return [w for w in avoid if f'"{w.strip().lower()}"' not in schema]
 
 
 def _extra_body(spec: AgentSpec, avoid: Sequence[str]) -> dict[str, Any] | None:
