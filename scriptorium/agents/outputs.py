@@ -93,7 +93,8 @@ class SearchPlan(_Strict):
 class Restatement(_Strict):
     """One sentence restated (the paper's writer answers one evidence sentence at a time)."""
 
-    sentence: str = Field(min_length=20, max_length=300)
+    sentence: str = Field(min_length=20, max_length=220)
+    """Bounded: guided decoding may run to the bound, and only the first sentence is kept."""
 
 
 class Fix(_Strict):

@@ -97,7 +97,7 @@ class Facts:
 
 
 _NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)*")
-_NAME = re.compile(r"\b[A-Z][A-Za-z'\u2019\-]*[A-Za-z]|\b[A-Z]\b")
+_NAME = re.compile(r"\b[A-Z][A-Za-z0-9'\u2019\-]*[A-Za-z0-9]|\b[A-Z]\b")
 
 
 def facts(sentence: str) -> Facts:
@@ -120,6 +120,7 @@ def missing_facts(sentence: str, evidence: str) -> list[str]:
         return []
     vocabulary = set(word_tokens(evidence))
     vocabulary |= {w.removesuffix("'s") for w in vocabulary}
+    vocabulary |= {part for w in vocabulary for part in w.split("'")}  # d'Iberville, O'Neill
     numbers = {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(evidence)}
     missing = [n for n in found.numbers if n not in numbers]
     said = word_tokens(sentence)

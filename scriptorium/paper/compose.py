@@ -12,7 +12,7 @@ is dropped otherwise. Across the whole paper no statement is made twice.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,6 +124,19 @@ class Judge:
     chunks: dict[str, str]
     embed: Embed
 
+    def quotable(self) -> set[str]:
+        """Items whose evidence sentence is supported by its own chunk (so it may be quoted)."""
+        texts = [i.text for i in self.plan.items] + [self.chunks.get(i.key, "") for i in self.plan.items]
+        vectors = self.embed(texts)
+        n = len(self.plan.items)
+        return {
+            item.id
+            for k, item in enumerate(self.plan.items)
+            if item.key in self.chunks
+            and len(item.text.split()) >= 8
+            and float(vectors[k] @ vectors[n + k]) >= MIN_SUPPORT
+        }
+
     def judge(self, tries: Sequence[tuple[str, str | None]]) -> dict[str, Judged]:
         """`tries`: (item id, restated text or None). Every item of the plan gets a verdict."""
         by_item: dict[str, list[str]] = {i.id: [] for i in self.plan.items}
@@ -191,23 +204,32 @@ def _polarity(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z]+", text.lower()) if w in _POLARITY}
 
 
-def compose(plan: PaperPlan, title: str, verdicts: dict[str, Judged], embed: Embed) -> ComposedPaper:
-    """The paper: every item's kept sentence in plan order, marked quotations where a section
-    would be thin, no statement twice; empty sections dropped and said so."""
+def compose(
+    plan: PaperPlan,
+    title: str,
+    verdicts: dict[str, Judged],
+    embed: Embed,
+    supported: Collection[str] | None = None,
+) -> ComposedPaper:
+    """The paper: every item's kept sentence in plan order, marked quotations where a part would
+    be thin, no statement twice; empty sections dropped and said so. `supported`: the items whose
+    evidence sentence its chunk supports (may be quoted); default: all."""
     kept = {i: v.sentence for i, v in verdicts.items() if v.sentence}
+    supported = set(supported) if supported is not None else {i.id for i in plan.items}
     parts: list[tuple[str, str, list[str]]] = [("lead", "", plan.lead)]
     parts += [("body", s.heading, s.items) for s in plan.sections]
     parts.append(("closing", plan.closing.heading, plan.closing.items))
-    # Quotations: for items no try restated, thinnest parts first, under QUOTE_SHARE of the paper.
+    # Quotations: for items no try restated, under QUOTE_SHARE of the paper; first where a part
+    # falls short (a lead or a closing wants two sentences, a section one), then thinnest first.
+    # Only an evidence sentence its own chunk supports is quoted.
     quotes: set[str] = set()
     budget = int(len(kept) * QUOTE_SHARE / (1 - QUOTE_SHARE))
-    missing = [
-        (sum(i in kept for i in ids), n, i)
-        for n, (_, _, ids) in enumerate(parts)
-        for i in ids
-        if i not in kept
-    ]
-    for _, _, item_id in sorted(missing):
+    missing = []
+    for n, (part, _, ids) in enumerate(parts):
+        have = sum(i in kept for i in ids)
+        short = max(0, (1 if part == "body" else 2) - have)
+        missing += [(-short, have, n, i) for i in ids if i not in kept and i in supported]
+    for *_, item_id in sorted(missing):
         if len(quotes) >= budget:
             break
         quotes.add(item_id)
@@ -248,16 +270,16 @@ def compose(plan: PaperPlan, title: str, verdicts: dict[str, Judged], embed: Emb
             dropped_sections.append(heading)
     notes = []
     body_written = sum(1 for s in sections if s.role == "body")
+    empty_body = [h for h in dropped_sections if h != plan.closing.heading]
     if body_written < plan.sections_asked:
+        themes = f"{plan.themes_found} distinct theme{'s' if plan.themes_found != 1 else ''}"
+        empty = f" and {len(empty_body)} had no sentence that passed the checks" if empty_body else ""
         notes.append(
             f"{plan.sections_asked} sections asked, {body_written} written: "
-            f"the evidence holds {plan.themes_found} distinct theme{'s' if plan.themes_found != 1 else ''}"
-            + (
-                f" and {len(dropped_sections)} had no sentence that passed the checks"
-                if dropped_sections
-                else ""
-            )
+            f"the evidence holds {themes}{empty}"
         )
+    if plan.closing.heading in dropped_sections:
+        notes.append("no closing: none of its sentences passed the checks")
     if plan.documents == 1:
         notes.append("this paper rests on a single source document")
     return ComposedPaper(

@@ -110,8 +110,8 @@ def plan_paper(
     sections: int,
     *,
     per_section: int = 6,
-    lead: int = 4,
-    closing: int = 4,
+    lead: int = 5,
+    closing: int = 5,
     breadth: int = 60,
 ) -> PaperPlan:
     documents = _documents(store, topic, breadth)

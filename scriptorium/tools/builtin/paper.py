@@ -21,7 +21,7 @@ from ...errors import ToolError, ToolUnavailable
 from ...fileio import write_atomic, write_json_atomic
 from ...memory.store import Hit, MemoryStore
 from ...paper.checks import CopyIndex, missing_facts
-from ...paper.compose import Judged, compose, judge_tries, paper_title
+from ...paper.compose import Judge, Judged, compose, paper_title
 from ...paper.formats import PAPER_FORMAT, bibtex, markdown, paper_json, references
 from ...paper.plan import Attempt, NoEvidenceError, PaperPlan, avoid_words, plan_paper
 from ..base import ToolContext, tool
@@ -141,7 +141,8 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
             if judged.sentence and verdicts[item_id].sentence is None:
                 verdicts[item_id] = judged
     title = paper_title(args.title, plan.topic, plan.headings)
-    paper = await asyncio.to_thread(compose, plan, title, verdicts, store.embedder.embed)
+    quotable = await asyncio.to_thread(lambda: _judge_of(store, plan).quotable())
+    paper = await asyncio.to_thread(compose, plan, title, verdicts, store.embedder.embed, quotable)
     keys = list(dict.fromkeys(k for s in _all(paper) for k in s.citations))
     hits: dict[str, Hit] = {}
     for key in keys:
@@ -198,11 +199,14 @@ def _store(ctx: ToolContext) -> MemoryStore:
     return ctx.memory
 
 
-def _judge(store: MemoryStore, plan: PaperPlan, tries: list[tuple[str, str | None]]) -> dict[str, Judged]:
+def _judge_of(store: MemoryStore, plan: PaperPlan) -> Judge:
     chunks = store.chunks_of(plan.sources)
     copies = CopyIndex((c.text for c in chunks), dictionary=_dictionary(store.embedder.model_dir))
-    texts = {c.key: c.text for c in chunks}
-    return judge_tries(plan, tries, copies, texts, store.embedder.embed)
+    return Judge(plan, copies, {c.key: c.text for c in chunks}, store.embedder.embed)
+
+
+def _judge(store: MemoryStore, plan: PaperPlan, tries: list[tuple[str, str | None]]) -> dict[str, Judged]:
+    return _judge_of(store, plan).judge(tries)
 
 
 @functools.cache
