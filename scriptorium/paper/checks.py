@@ -96,7 +96,7 @@ class Facts:
         return bool(self.names or self.numbers)
 
 
-_NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)*")
+_NUMBER = re.compile(r"(?<![A-Za-z0-9])\d+(?:[.,]\d+)*")
 _NAME = re.compile(r"\b[A-Z][A-Za-z0-9'\u2019\-]*[A-Za-z0-9]|\b[A-Z]\b")
 
 

@@ -82,3 +82,9 @@ def test_unknown_words_flag_misspellings_only_with_a_dictionary() -> None:
         "multidudrug",
     ]
     assert CopyIndex(["x"]).unknown_words("Multidudrug nonsense.") == []
+
+
+def test_names_with_digits_or_an_apostrophe_are_read_whole() -> None:
+    evidence = "In 1697 d'Iberville, on the Pelican, studied dead Cas9, known as dCas9."
+    assert missing_facts("In 1697 d'Iberville studied dCas9 and Cas9.", evidence) == []
+    assert missing_facts("In 1697 Iberville studied Cas12.", evidence) == ["Cas12"]
