@@ -163,9 +163,7 @@ class MemoryStore:
                 on_file(outcome)
 
         pending: list[_Planned] = []
-        paths = list(paths)
-        locations = _locations(paths)
-        for path in expand_paths(paths):
+        for path, location in _locations(paths).items():
             try:
                 document = load_document(path)
             except UnreadableFile as exc:
@@ -173,7 +171,7 @@ class MemoryStore:
                 done(FileOutcome(str(path), "skipped", 0, str(exc)))
                 continue
             planned = self._plan(
-                document, "file", reserved={p.slug: p.source for p in pending}, location=locations.get(path)
+                document, "file", reserved={p.slug: p.source for p in pending}, location=location
             )
             if isinstance(planned, FileOutcome):
                 done(planned)
@@ -402,7 +400,8 @@ def _collection_name(name: str) -> str:
 
 
 def _locations(paths: Iterable[Path]) -> dict[Path, str]:
-    """Each file's path relative to the folder it was found under (a file named alone: its name)."""
+    """The files `expand_paths` gives, in its order, each with its path relative to the folder it
+    was found under (a file named alone: its name)."""
     found: dict[Path, str] = {}
     for path in paths:
         for file in expand_paths([path]):

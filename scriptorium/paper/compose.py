@@ -108,6 +108,11 @@ class ComposedPaper(BaseModel):
     notes: list[str]
     sections_asked: int
 
+    @property
+    def sentences(self) -> list[Sentence]:
+        """Every sentence, in reading order: the lead, then each section's."""
+        return [*self.lead, *(s for section in self.sections for s in section.sentences)]
+
 
 def first_sentence(text: str) -> str:
     """One sentence as printed: the first of the text (a tiny model runs on past it), single spaces."""

@@ -47,7 +47,7 @@ def location_of(hit: Hit) -> str:
 def references(paper: ComposedPaper, hits: dict[str, Hit]) -> list[Reference]:
     """One entry per cited document, in order of first citation."""
     order: dict[str, Reference] = {}
-    for sentence in _sentences(paper):
+    for sentence in paper.sentences:
         for key in sentence.citations:
             hit = hits.get(key)
             if hit is None:
@@ -125,10 +125,6 @@ def bibtex(refs: list[Reference]) -> str:
             f"  note = {{chunks {', '.join(ref.spans)}}}\n}}\n"
         )
     return "\n".join(entries) if entries else "% no references\n"
-
-
-def _sentences(paper: ComposedPaper) -> list[Sentence]:
-    return [*paper.lead, *(s for section in paper.sections for s in section.sentences)]
 
 
 def _paragraphs(sentences: list[Sentence], size: int = 4) -> list[list[Sentence]]:

@@ -114,14 +114,14 @@ def plan_paper(
     closing: int = 5,
     breadth: int = 60,
 ) -> PaperPlan:
-    documents = _documents(store, topic, breadth)
+    embed = store.embedder.embed
+    topic_vector = embed([topic])[0]
+    documents = _documents(store, topic, topic_vector, breadth)
     chunks = store.chunks_of(documents)
     passages, groups = _passages(chunks)
     if not passages:
         raise NoEvidenceError(f"the documents found on '{topic}' hold no sentences to write from")
-    embed = store.embedder.embed
     vectors = embed([p.text for p in passages])
-    topic_vector = embed([topic])[0]
     k = max(1, min(sections, len(passages) // 6))
     themes = cluster(vectors, groups, k)
     labels = _informative_labels(chunks, topic)
@@ -240,9 +240,9 @@ class _Picker:
         return not self.used or float(np.max(self.vectors[self.used] @ self.vectors[i])) < _SAME
 
 
-def _documents(store: MemoryStore, topic: str, breadth: int) -> list[str]:
+def _documents(store: MemoryStore, topic: str, topic_vector: NDArray[np.float32], breadth: int) -> list[str]:
     """The documents about `topic`: those with a passage near the best match, or titled after it."""
-    hits = store.query(topic, breadth)
+    hits = store.query(topic, breadth, vector=topic_vector)
     if not hits or hits[0].score < _MIN_RELEVANCE:
         held = store.sources()
         sample = ", ".join(f"'{t}'" for t in list(held.values())[:3])
@@ -257,7 +257,7 @@ def _documents(store: MemoryStore, topic: str, breadth: int) -> list[str]:
     titles = store.sources()
     others = [s for s in titles if s not in documents and titles[s].strip()]
     if others:
-        similarity = store.embedder.embed([titles[s] for s in others]) @ store.embedder.embed([topic])[0]
+        similarity = store.embedder.embed([titles[s] for s in others]) @ topic_vector
         documents += [s for s, score in zip(others, similarity, strict=True) if score >= max(floor, 0.6)]
     return sorted(documents, key=order_key)
 

@@ -325,9 +325,7 @@ class ModelClient:
         """`n` answers matching `output` from one request (the prompt is read once); the ones that
         validate, in order. None validating raises `StructuredOutputError` with the first."""
         response_format = json_schema_format(output)
-        bound = schema_max_chars(response_format["json_schema"]["schema"])
-        if bound is not None and max_tokens is not None and max_tokens < bound:
-            max_tokens = bound
+        max_tokens = _room_for_answer(response_format, max_tokens, caller)
         result = await self.chat(
             messages,
             caller=caller,
@@ -401,17 +399,7 @@ class ModelClient:
         repair: bool,
         extra_body: Mapping[str, Any] | None = None,
     ) -> tuple[ValueT, ChatResult]:
-        schema = response_format.get("json_schema", {}).get("schema")
-        bound = schema_max_chars(schema) if isinstance(schema, Mapping) else None
-        if bound is not None and max_tokens is not None and max_tokens < bound:
-            log.debug(
-                "%s: max_tokens %d raised to %d, the longest answer %s admits",
-                caller,
-                max_tokens,
-                bound,
-                name,
-            )
-            max_tokens = bound
+        max_tokens = _room_for_answer(response_format, max_tokens, caller)
         conversation = list(messages)
         for round_ in range(2 if repair else 1):
             result = await self._complete(
@@ -713,6 +701,20 @@ def _trace_request(request: Mapping[str, Any]) -> str | None:
         )
     )
     return request_id
+
+
+def _room_for_answer(response_format: Mapping[str, Any], max_tokens: int | None, caller: str) -> int | None:
+    """`max_tokens` raised to the longest answer the format's schema admits, so guided JSON is
+    never cut off."""
+    schema = response_format.get("json_schema", {}).get("schema")
+    bound = schema_max_chars(schema) if isinstance(schema, Mapping) else None
+    if bound is not None and max_tokens is not None and max_tokens < bound:
+        name = response_format.get("json_schema", {}).get("name", "the answer")
+        log.debug(
+            "%s: max_tokens %d raised to %d, the longest answer %s admits", caller, max_tokens, bound, name
+        )
+        return bound
+    return max_tokens
 
 
 def json_schema_format(output: type[BaseModel]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from ...errors import ToolError, ToolUnavailable
 from ...fileio import write_atomic, write_json_atomic
 from ...memory.store import Hit, MemoryStore
 from ...paper.checks import CopyIndex, missing_facts
-from ...paper.compose import Judge, Judged, compose, paper_title
+from ...paper.compose import ComposedPaper, Judge, Judged, compose, paper_title
 from ...paper.formats import PAPER_FORMAT, bibtex, markdown, paper_json, references
 from ...paper.plan import Attempt, NoEvidenceError, PaperPlan, avoid_words, plan_paper
 from ..base import ToolContext, tool
@@ -134,21 +134,20 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
     if ctx.run_dir is None:
         raise ToolUnavailable("assembling a paper needs the run folder")
     plan, verdicts = args.plan, dict(args.review.verdicts)
+    chunks_of_plan = await asyncio.to_thread(store.chunks_of, plan.sources)
+    judge = _judge_of(store, plan, chunks_of_plan)
     revisions = args.revisions or []
     if revisions:
         second = _flatten(args.review.retry, revisions)
-        for item_id, judged in (await asyncio.to_thread(_judge, store, plan, second)).items():
+        for item_id, judged in (await asyncio.to_thread(judge.judge, second)).items():
             if judged.sentence and verdicts[item_id].sentence is None:
                 verdicts[item_id] = judged
     title = paper_title(args.title, plan.topic, plan.headings)
-    quotable = await asyncio.to_thread(lambda: _judge_of(store, plan).quotable())
+    quotable = await asyncio.to_thread(judge.quotable)
     paper = await asyncio.to_thread(compose, plan, title, verdicts, store.embedder.embed, quotable)
-    keys = list(dict.fromkeys(k for s in _all(paper) for k in s.citations))
-    hits: dict[str, Hit] = {}
-    for key in keys:
-        hit = await asyncio.to_thread(store.get, key)
-        if hit is not None:
-            hits[key] = hit
+    keys = list(dict.fromkeys(k for s in paper.sentences for k in s.citations))
+    by_key = {hit.key: hit for hit in chunks_of_plan}
+    hits = {key: by_key[key] for key in keys if key in by_key}
     dangling = [k for k in keys if k not in hits]
     if dangling:  # cannot happen with keys from the plan; a changed memory would do it
         raise ToolError(f"cited chunks no longer in memory: {', '.join(dangling)}")
@@ -164,13 +163,13 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
     write_json_atomic(outputs / "references.json", [r.model_dump() for r in refs])
     write_atomic(outputs / "references.bib", bibtex(refs))
     write_json_atomic(outputs / "citations.json", _citation_report(paper, plan, verdicts, chunks))
-    words = sum(len(s.text.split()) for s in _all(paper))
+    words = sum(len(s.text.split()) for s in paper.sentences)
     return AssembledPaper(
         paper="outputs/paper.md",
         title=title,
         words=words,
         references=len(refs),
-        citations=sum(len(s.citations) for s in _all(paper)),
+        citations=sum(len(s.citations) for s in paper.sentences),
         sections_asked=plan.sections_asked,
         sections_written=sum(1 for s in paper.sections if s.role == "body"),
         lead_sentences=len(paper.lead),
@@ -199,14 +198,14 @@ def _store(ctx: ToolContext) -> MemoryStore:
     return ctx.memory
 
 
-def _judge_of(store: MemoryStore, plan: PaperPlan) -> Judge:
-    chunks = store.chunks_of(plan.sources)
+def _judge_of(store: MemoryStore, plan: PaperPlan, chunks: list[Hit]) -> Judge:
+    """The checks of `plan`'s tries, against all chunks of its documents."""
     copies = CopyIndex((c.text for c in chunks), dictionary=_dictionary(store.embedder.model_dir))
     return Judge(plan, copies, {c.key: c.text for c in chunks}, store.embedder.embed)
 
 
 def _judge(store: MemoryStore, plan: PaperPlan, tries: list[tuple[str, str | None]]) -> dict[str, Judged]:
-    return _judge_of(store, plan).judge(tries)
+    return _judge_of(store, plan, store.chunks_of(plan.sources)).judge(tries)
 
 
 @functools.cache
@@ -234,12 +233,8 @@ _ADVICE = {
 }
 
 
-def _all(paper: Any) -> list[Any]:
-    return [*paper.lead, *(s for section in paper.sections for s in section.sentences)]
-
-
 def _citation_report(
-    paper: Any, plan: PaperPlan, verdicts: dict[str, Judged], chunks: dict[str, str]
+    paper: ComposedPaper, plan: PaperPlan, verdicts: dict[str, Judged], chunks: dict[str, str]
 ) -> dict[str, Any]:
     return {
         "sentences": [
@@ -251,7 +246,7 @@ def _citation_report(
                 "closeness": verdicts[s.item].closeness,
                 "missing_facts": missing_facts(s.text, " ".join(chunks.get(k, "") for k in s.citations)),
             }
-            for s in _all(paper)
+            for s in paper.sentences
         ],
         "dropped": [
             {"evidence": plan.item(i).text, "rejected": verdicts[i].rejected if i in verdicts else {}}
