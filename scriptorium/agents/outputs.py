@@ -21,6 +21,7 @@ __all__ = [
     "OutlineSection",
     "OutputContext",
     "OutputRegistry",
+    "PaperTitle",
     "Restatement",
     "SearchPlan",
     "default_outputs",
@@ -93,8 +94,14 @@ class SearchPlan(_Strict):
 class Restatement(_Strict):
     """One sentence restated (the paper's writer answers one evidence sentence at a time)."""
 
-    sentence: str = Field(min_length=20, max_length=220)
+    sentence: str = Field(min_length=20, max_length=300)
     """Bounded: guided decoding may run to the bound, and only the first sentence is kept."""
+
+
+class PaperTitle(_Strict):
+    """A paper's title (the workflow keeps it only when it names the topic)."""
+
+    title: str = Field(min_length=5, max_length=90)
 
 
 class Fix(_Strict):
@@ -197,4 +204,5 @@ def default_outputs() -> OutputRegistry:
     registry.register("section", section_model)
     registry.register("review", review_model)
     registry.register("restatement", Restatement)
+    registry.register("title", PaperTitle)
     return registry

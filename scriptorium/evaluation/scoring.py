@@ -3,7 +3,6 @@ sentences with citation markers stripped; `docs/evaluation.md` defines each numb
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from pydantic import BaseModel
 
 from ..config import EvalSettings
 from ..memory import LocalEmbedder
-from ..paper.checks import COPY_MIN_WORDS, CopyIndex, missing_facts
+from ..paper.checks import COPY_MIN_WORDS, CopyIndex, missing_facts, names_topic
 from ..text import split_sentences, strip_markers, words
 from .paper import PaperData, load_paper
 from .reference import ReferenceOutline
@@ -212,11 +211,9 @@ def evaluate_paper(
     if copies is not None:
         copied = [text for text in long_rows if copies.copied(text)]
     headings = {s.heading.lower() for s in paper.sections}
-    topic_words = set(_content_words(paper.topic))
     written_body = [s for s in paper.sections if s.role != "closing" and s.sentences]
     structure = Structure(
-        title_names_topic=topic_words <= set(_content_words(paper.title))
-        and paper.title.lower() not in headings,
+        title_names_topic=names_topic(paper.title, paper.topic) and paper.title.lower() not in headings,
         lead_sentences=len(paper.lead),
         closing=any(s.role == "closing" and s.sentences for s in paper.sections),
         sections_asked=paper.sections_asked,
@@ -265,10 +262,6 @@ def evaluate_paper(
 
 
 _LEAD = "(lead)"
-
-
-def _content_words(text: str) -> list[str]:
-    return [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in {"the", "a", "an", "of", "and"}]
 
 
 def _split(text: str, citations: list[str]) -> list[tuple[str, list[str]]]:

@@ -17,11 +17,25 @@ sentence that fails them) and by `scriptorium eval` (which reports them), so the
 
 from __future__ import annotations
 
+import functools
+import gzip
+import importlib.resources
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["COPY_MIN_WORDS", "CopyIndex", "Facts", "facts", "missing_facts", "word_tokens"]
+__all__ = [
+    "COPY_MIN_WORDS",
+    "CopyIndex",
+    "Facts",
+    "english_words",
+    "facts",
+    "missing_facts",
+    "names_topic",
+    "word_tokens",
+]
 
 COPY_MIN_WORDS = 6
 _NGRAM = 6
@@ -34,6 +48,28 @@ _WORD = re.compile(r"[A-Za-z0-9]+(?:['\u2019][A-Za-z]+)?(?:[.,][0-9]+)*")
 def word_tokens(text: str) -> list[str]:
     """Lowercased words, punctuation dropped (numbers keep their inner separators, then lose commas)."""
     return [w.lower().replace(",", "").replace("\u2019", "'") for w in _WORD.findall(text)]
+
+
+@functools.cache
+def english_words(vocab_dir: Path | None = None) -> frozenset[str]:
+    """English words a reader would not call misspelt: pyspellchecker's list (160,000 words, from
+    subtitles and Wiktionary, bundled in its wheel) and the whole-word entries of the embedding
+    model's WordPiece vocabulary in `vocab_dir`. Empty when neither can be read (the garbled check
+    then only knows the corpus's words)."""
+    words: set[str] = set()
+    try:
+        resource = importlib.resources.files("spellchecker") / "resources" / "en.json.gz"
+        with resource.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as text:
+            words.update(w for w in json.load(text) if w.isalpha())
+    except (ModuleNotFoundError, OSError, ValueError):
+        pass
+    if vocab_dir is not None:
+        try:
+            lines = (vocab_dir / "vocab.txt").read_text(encoding="utf-8").split()
+        except OSError:
+            lines = []
+        words.update(w for w in lines if w.isalpha() and w.islower())
+    return frozenset(words)
 
 
 class CopyIndex:
@@ -134,6 +170,19 @@ def missing_facts(sentence: str, evidence: str) -> list[str]:
             # ("awarded Edison the Edison Medal" from "awarded Tesla the Edison Medal").
             missing.append(f"{name} (again)")
     return missing
+
+
+_TITLE_FILLER = frozenset(["the", "a", "an", "of", "and"])
+
+
+def names_topic(title: str, topic: str) -> bool:
+    """A title names its topic when it holds every word of it but "the", "a", "an", "of", "and"
+    (case and punctuation aside): "The Sinking of the Titanic" names "sinking of the Titanic"."""
+
+    def content(text: str) -> set[str]:
+        return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _TITLE_FILLER}
+
+    return content(topic) <= content(title)
 
 
 # Capitalised at the start of a sentence or in a heading without being a name. Kept short and

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 
 from ..text import split_sentences, strip_markers
-from .checks import CopyIndex, missing_facts
+from .checks import CopyIndex, missing_facts, names_topic
 from .plan import EvidenceItem, PaperPlan
 
 __all__ = [
@@ -114,10 +114,110 @@ class ComposedPaper(BaseModel):
         return [*self.lead, *(s for section in self.sections for s in section.sentences)]
 
 
-def first_sentence(text: str) -> str:
-    """One sentence as printed: the first of the text (a tiny model runs on past it), single spaces."""
-    sentences = split_sentences(" ".join(strip_markers(text).replace('"', "").split()))
-    return sentences[0] if sentences else ""
+RESTATEMENT_LIMIT = 300
+"""Characters a restatement may hold (`agents.outputs.Restatement`; a test keeps the two equal).
+Guided decoding stops a string there, mid-word: an answer that long without a full stop was cut."""
+_OPEN_ENDINGS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "nor",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "into",
+        "onto",
+        "over",
+        "under",
+        "as",
+        "than",
+        "that",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "where",
+        "when",
+        "while",
+        "if",
+        "because",
+        "its",
+        "their",
+        "his",
+        "her",
+        "our",
+        "your",
+        "my",
+        "this",
+        "these",
+        "those",
+        "such",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "has",
+        "have",
+        "had",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "may",
+        "might",
+        "will",
+        "would",
+        "shall",
+        "should",
+        "must",
+        "not",
+        "very",
+        "also",
+        "both",
+        "either",
+        "each",
+        "every",
+        "some",
+        "any",
+        "most",
+        "more",
+        "less",
+    ]
+)
+
+
+def first_sentence(text: str, limit: int = RESTATEMENT_LIMIT) -> str:
+    """One sentence as printed: the first of the text (a tiny model runs on past it), single spaces.
+
+    A small model often closes its answer without a full stop. An answer that is one sentence,
+    stopped well before `limit` (not cut by it) and ending on a word that can end a clause (not
+    "the", "of", "which", or an "-ing" form that wants its object) gets one; anything else stays
+    unfinished and fails the whole-sentence check."""
+    flat = " ".join(strip_markers(text).replace('"', "").split())
+    sentences = split_sentences(flat)
+    if not sentences:
+        return ""
+    first = sentences[0]
+    if len(sentences) == 1 and not first.endswith((".", "!", "?")) and len(text.strip()) < 0.9 * limit:
+        last = re.sub(r"[^\w'-]+$", "", first)
+        word = last.rsplit(" ", 1)[-1].lower()
+        if last == first and word.isalnum() and word not in _OPEN_ENDINGS and not word.endswith("ing"):
+            first += "."
+    return first
 
 
 @dataclass
@@ -302,19 +402,15 @@ def compose(
 
 
 def paper_title(proposed: str | None, topic: str, headings: Sequence[str]) -> str:
-    """The planner's title when it names the topic (all its words) and is no section heading;
-    otherwise the topic itself."""
+    """The proposed title when it names the topic (`checks.names_topic`), is no section heading and
+    adds no number; otherwise the topic itself."""
     fallback = topic.strip()
     fallback = fallback[0].upper() + fallback[1:]
     if not proposed:
         return fallback
     title = " ".join(proposed.split()).strip(" .\"'")
-    words = {w.lower() for w in re.findall(r"[A-Za-z0-9]+", title)}
-    needed = {
-        w.lower() for w in re.findall(r"[A-Za-z0-9]+", topic) if w.lower() not in {"the", "a", "an", "of"}
-    }
     if (
-        not needed <= words
+        not names_topic(title, topic)
         or len(title.split()) > 14
         or (re.search(r"\d", title) and not re.search(r"\d", topic))
     ):

@@ -149,7 +149,10 @@ def plan_paper(
         chosen = picker.pick(ranked, per_section, spread={i: passages[i].source for i in ranked})
         planned.append((theme, chosen))
     cue = np.array([0.3 if _CLOSING_CUES.search(p.text) else 0.0 for p in passages])
-    closing_rank = sorted(range(len(passages)), key=lambda i: -(0.5 * to_topic[i] + cue[i]))
+    # The closing: what lasts or stays open, among the passages most on the topic (a cue word in a
+    # passage about something else would close the paper on that).
+    on_topic = [i for i in range(len(passages)) if to_topic[i] >= float(np.median(to_topic))]
+    closing_rank = sorted(on_topic, key=lambda i: -(0.5 * to_topic[i] + cue[i]))
     closing_ids = picker.pick(closing_rank, closing, spread={i: passages[i].source for i in closing_rank})
 
     items: list[EvidenceItem] = []

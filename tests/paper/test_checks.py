@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scriptorium.paper.checks import CopyIndex, facts, missing_facts
+from scriptorium.paper.checks import CopyIndex, english_words, facts, missing_facts, names_topic
 
 SOURCE = (
     "The Sahara covers about 9.2 million square kilometres, roughly a third of the African "
@@ -88,3 +88,18 @@ def test_names_with_digits_or_an_apostrophe_are_read_whole() -> None:
     evidence = "In 1697 d'Iberville, on the Pelican, studied dead Cas9, known as dCas9."
     assert missing_facts("In 1697 d'Iberville studied dCas9 and Cas9.", evidence) == []
     assert missing_facts("In 1697 Iberville studied Cas12.", evidence) == ["Cas12"]
+
+
+def test_the_english_word_list_knows_real_words_a_vocabulary_lacks_and_not_misspellings() -> None:
+    words = english_words()
+    assert len(words) > 100_000  # pyspellchecker's list is there, not only a model's vocabulary
+    index = CopyIndex(["Animal models are made by injecting reagents into eggs."], dictionary=words)
+    assert index.unknown_words(
+        "Scientists refine recombinant methods by microinjectting fertilized eggs."
+    ) == ["microinjectting"]
+
+
+def test_a_title_names_a_topic_when_it_holds_its_words_but_fillers() -> None:
+    assert names_topic("The Sinking of the Titanic", "sinking of the Titanic")
+    assert names_topic("Salt and Sugar: A History", "salt, sugar")
+    assert not names_topic("The Titanic", "sinking of the Titanic")

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scriptorium.agents.outputs import Restatement
 from scriptorium.memory import LocalEmbedder
 from scriptorium.memory.store import Hit
 from scriptorium.paper.checks import CopyIndex
-from scriptorium.paper.compose import ComposedPaper, compose, judge_tries, paper_title
+from scriptorium.paper.compose import (
+    RESTATEMENT_LIMIT,
+    ComposedPaper,
+    compose,
+    first_sentence,
+    judge_tries,
+    paper_title,
+)
 from scriptorium.paper.formats import markdown, references
 from scriptorium.paper.plan import EvidenceItem, PaperPlan, PlannedSection
 
@@ -143,3 +151,24 @@ def test_references_are_one_per_document_by_relative_location(embedder: LocalEmb
     text = markdown(paper, refs)
     assert "/home/me" not in text and text.count("[1]") == 3  # two sentences of a.md, one entry
     assert Path(refs[1].location).name == refs[1].location
+
+
+def test_an_answer_that_stops_without_a_full_stop_is_finished_only_when_it_ends_a_clause() -> None:
+    assert first_sentence("Glassmaking moved to Murano in 1291") == "Glassmaking moved to Murano in 1291."
+    assert first_sentence("Venice floods every winter. It is old") == "Venice floods every winter."
+    for unfinished in (
+        "Glassmaking moved to the island of",  # a preposition wants its object
+        "Charles II granted a royal charter incorporating",  # so does an -ing form
+        "The city lies in a lagoon,",
+        "The city lies in a lagoon {",
+    ):
+        assert not first_sentence(unfinished).endswith(".")
+    cut = "The city " + "lies in a shallow lagoon " * 20  # as long as the schema allows: cut off
+    assert not first_sentence(cut[:RESTATEMENT_LIMIT]).endswith(".")
+
+
+def test_the_restatement_bound_is_the_writer_output_schema_bound() -> None:
+    bound = next(
+        m.max_length for m in Restatement.model_fields["sentence"].metadata if hasattr(m, "max_length")
+    )
+    assert bound == RESTATEMENT_LIMIT

@@ -103,9 +103,9 @@ def test_export_of_the_paper_workflow_lists_what_crewai_cannot_express(
     translation = export_crewai(loaded, catalog(), tmp_path / "crew")
     agents = yaml.safe_load((tmp_path / "crew" / "config" / "agents.yaml").read_text())
     tasks = yaml.safe_load((tmp_path / "crew" / "config" / "tasks.yaml").read_text())
-    assert set(agents) == {"planner", "restater"}
+    assert set(agents) == {"titler", "restater"}
     assert {t["agent"] for t in tasks.values()} <= set(agents)
-    assert "{topic}" in tasks["plan"]["description"] and "{{" not in tasks["plan"]["description"]
+    assert "{topic}" in tasks["title"]["description"] and "{{" not in tasks["title"]["description"]
     notes = "\n".join(translation.notes)
     for tool_step in ("survey", "review", "assemble"):
         assert f"step '{tool_step}' is a tool step" in notes

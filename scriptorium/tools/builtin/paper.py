@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...errors import ToolError, ToolUnavailable
 from ...fileio import write_atomic, write_json_atomic
 from ...memory.store import Hit, MemoryStore
-from ...paper.checks import CopyIndex, missing_facts
+from ...paper.checks import CopyIndex, english_words, missing_facts
 from ...paper.compose import ComposedPaper, Judge, Judged, compose, paper_title
 from ...paper.formats import PAPER_FORMAT, bibtex, markdown, paper_json, references
 from ...paper.plan import Attempt, NoEvidenceError, PaperPlan, avoid_words, plan_paper
@@ -200,22 +199,12 @@ def _store(ctx: ToolContext) -> MemoryStore:
 
 def _judge_of(store: MemoryStore, plan: PaperPlan, chunks: list[Hit]) -> Judge:
     """The checks of `plan`'s tries, against all chunks of its documents."""
-    copies = CopyIndex((c.text for c in chunks), dictionary=_dictionary(store.embedder.model_dir))
+    copies = CopyIndex((c.text for c in chunks), dictionary=english_words(store.embedder.model_dir))
     return Judge(plan, copies, {c.key: c.text for c in chunks}, store.embedder.embed)
 
 
 def _judge(store: MemoryStore, plan: PaperPlan, tries: list[tuple[str, str | None]]) -> dict[str, Judged]:
     return _judge_of(store, plan, store.chunks_of(plan.sources)).judge(tries)
-
-
-@functools.cache
-def _dictionary(model_dir: Path) -> frozenset[str]:
-    """English words: the whole-word entries of the embedding model's WordPiece vocabulary."""
-    try:
-        lines = (model_dir / "vocab.txt").read_text(encoding="utf-8").split()
-    except OSError:
-        return frozenset()
-    return frozenset(w for w in lines if w.isalpha() and w.islower())
 
 
 def _problems(judged: Judged) -> str:
