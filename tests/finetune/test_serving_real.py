@@ -110,7 +110,7 @@ def test_adapter_is_served_beside_the_base_and_eval_roles_compares_them(
     serving: list[ManagedServer],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = _settings(tmp_path, registry, adapters=[NAME])
+    settings = _settings(tmp_path, registry, model="base", adapters=[NAME])  # trained over the base
     server = ManagedServer(settings)
     serving.append(server)
     state = server.start()

@@ -8,6 +8,7 @@ import socket
 import stat
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -16,6 +17,7 @@ from scriptorium.config import Settings
 from scriptorium.errors import ServerStartError
 from scriptorium.serving import ManagedServer, ServerState
 from scriptorium.serving.server import is_healthy
+from scriptorium.serving.shipped import prepare_shipped_model, shipped_provenance
 from scriptorium.serving.state import read_state, state_path
 
 from ..conftest import free_port
@@ -37,6 +39,25 @@ def test_second_serve_attaches_instead_of_starting(
     state, started = ManagedServer(server_settings).ensure()
     assert started is False
     assert state.pid == managed_server.pid
+
+
+def test_the_default_server_serves_the_shipped_paper_adapter_merged_under_its_name(
+    managed_server: ServerState, server_settings: Settings
+) -> None:
+    assert managed_server.model == f"{server_settings.server.served_model_name}-{shipped_provenance().name}"
+    assert Path(managed_server.model_path) == prepare_shipped_model(server_settings.cache_dir)
+    reply = httpx.post(
+        f"{managed_server.base_url}/chat/completions",
+        headers={"Authorization": f"Bearer {managed_server.api_key.get_secret_value()}"},
+        json={
+            "model": managed_server.model,
+            "messages": [{"role": "user", "content": "Sentence: The river floods the town every spring.\n"}],
+            "max_tokens": 40,
+        },
+        timeout=120,
+    )
+    assert reply.status_code == 200 and reply.json()["model"] == managed_server.model
+    assert reply.json()["choices"][0]["message"]["content"].strip()
 
 
 def test_cli_serve_detach_attaches_and_status_hides_the_key(

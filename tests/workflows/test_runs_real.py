@@ -26,6 +26,7 @@ from scriptorium.events import (
 from scriptorium.memory import LocalEmbedder, MemoryStore
 from scriptorium.paper.checks import missing_facts
 from scriptorium.serving import Endpoint, ModelClient
+from scriptorium.serving.shipped import shipped_provenance
 from scriptorium.tools import default_registry
 from scriptorium.workflows import (
     LIBRARY_DIR,
@@ -231,6 +232,10 @@ async def test_the_paper_workflow_writes_a_structured_cited_paper_from_untitled_
                     assert not missing_facts(sentence["text"], written["chunks"][key])
         texts = [x["text"] for x in sentences]
         assert len(set(texts)) == len(texts)
+    # At the defaults every request goes to the shipped paper adapter (merged into the base).
+    requests = [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines()]
+    models = {r["model"] for r in requests if r["kind"] == "model_request"}
+    assert models == {endpoint.model} and endpoint.model.endswith(f"-{shipped_provenance().name}")
     # References: one per document, by its path within the corpus folder; no absolute path in any
     # output file.
     references = json.loads((run_dir / "outputs" / "references.json").read_text())

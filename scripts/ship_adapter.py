@@ -1,0 +1,69 @@
+"""Ship a registered fine-tune as the package's paper adapter (`scriptorium/serving/adapters/paper`).
+
+    .venv/bin/python scripts/ship_adapter.py NAME [--metrics bench/results/quality-neutral.json]
+
+Copies the fine-tune's adapter files and writes `provenance.json`: the bundled GGUF's SHA-256 it
+was trained over, the training data's hash and row count, the recipe, the commit and, with
+--metrics, the quality bench's summary for the adapter and the base. `scripts/rebuild_adapter.sh`
+runs the whole chain (training rows, training, shipping).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from scriptorium.config import load_settings
+from scriptorium.serving.finetune.registry import ModelRegistry
+from scriptorium.serving.models import bundled_model
+from scriptorium.serving.shipped import SHIPPED_DIR, Provenance
+
+REBUILD = "scripts/rebuild_adapter.sh"
+DATA = "scriptorium/serving/finetune/data/restater/pairs.jsonl (rows: scripts/build_restater_set.py)"
+
+
+def main(name: str, metrics_file: Path | None) -> None:
+    record = ModelRegistry.of(load_settings()).get(name)
+    base = bundled_model()
+    metrics: dict[str, Any] = {"train_loss": record.metrics.get("train_loss")}
+    if metrics_file is not None:
+        runs = json.loads(metrics_file.read_text())["runs"]
+        for model, run in runs.items():
+            for key in ("supported_share", "verbatim_share", "heading_soft_recall", "words", "invented"):
+                metrics[f"{model} {key}"] = run["summary"][key]
+    SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
+    for file in ("adapter_config.json", "adapter_model.safetensors"):
+        shutil.copyfile(Path(record.adapter_path) / file, SHIPPED_DIR / file)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    provenance = Provenance(
+        name="paper",
+        base_model="SmolLM2-135M-Instruct",
+        base_sha256=base.sha256,
+        roles=["restater"],
+        data=DATA,
+        data_hash=record.data_hash,
+        rows=record.examples,
+        recipe=record.recipe,
+        commit=commit or "unknown",
+        trained_at=record.created_at,
+        rebuild=f"scriptorium finetune --role writer --data ROWS --no-seed (all of it: {REBUILD})",
+        metrics=metrics,
+    )
+    (SHIPPED_DIR / "provenance.json").write_text(provenance.model_dump_json(indent=2) + "\n")
+    print(f"shipped {name} to {SHIPPED_DIR}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("name")
+    parser.add_argument("--metrics", type=Path)
+    args = parser.parse_args()
+    main(args.name, args.metrics)
