@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 import yaml
 
 from scriptorium.paper.checks import COMMON_WORDS
+from scriptorium.serving.finetune.seed import HELDOUT_TOPICS
+from scriptorium.serving.shipped import shipped_provenance
 
 NEUTRAL = Path(__file__).parents[2] / "bench" / "quality" / "neutral"
 TOPICS = sorted(p for p in NEUTRAL.iterdir() if p.is_dir())
@@ -45,3 +48,17 @@ def test_no_source_title_or_heading_echoes_a_reference_heading(topic: Path) -> N
                 assert len(shared) <= len(words) / 2 or not words, (
                     f"{source.name}: '{label}' echoes {heading}"
                 )
+
+
+def test_the_shipped_adapter_never_saw_a_topic_or_a_sentence_quality_is_reported_on() -> None:
+    pairs_file = Path(__file__).parents[2] / shipped_provenance().data.split()[0]
+    pairs = [json.loads(line) for line in pairs_file.read_text().splitlines() if line.strip()]
+    reported = [p for p in (NEUTRAL.parent).glob("*/*") if p.is_dir() and (p / "topic.yaml").is_file()]
+    topics = {p.name for p in reported} | {
+        yaml.safe_load((p / "topic.yaml").read_text())["topic"] for p in reported
+    }
+    trained = {pair["topic"] for pair in pairs}
+    assert len(reported) >= 20 and not {t.lower() for t in trained} & {t.lower() for t in topics}
+    assert not trained & set(HELDOUT_TOPICS)
+    text = " ".join(" ".join(s.read_text().split()) for p in reported for s in (p / "sources").glob("*.md"))
+    assert not [pair["source"] for pair in pairs if pair["source"] in text]
