@@ -324,20 +324,8 @@ def compose(
     parts: list[tuple[str, str, list[str]]] = [("lead", "", plan.lead)]
     parts += [("body", s.heading, s.items) for s in plan.sections]
     parts.append(("closing", plan.closing.heading, plan.closing.items))
-    # Quotations: for items no try restated, under QUOTE_SHARE of the paper; first where a part
-    # falls short (a lead or a closing wants two sentences, a section one), then thinnest first.
-    # Only an evidence sentence its own chunk supports is quoted.
-    quotes: set[str] = set()
     budget = int(len(kept) * QUOTE_SHARE / (1 - QUOTE_SHARE))
-    missing = []
-    for n, (part, _, ids) in enumerate(parts):
-        have = sum(i in kept for i in ids)
-        short = max(0, (1 if part == "body" else 2) - have)
-        missing += [(-short, have, n, i) for i in ids if i not in kept and i in supported]
-    for *_, item_id in sorted(missing):
-        if len(quotes) >= budget:
-            break
-        quotes.add(item_id)
+    quotes = _choose_quotes(plan, parts, kept, supported, budget)
     ordered = [
         (part, heading, item_id)
         for part, heading, ids in parts
@@ -399,6 +387,38 @@ def compose(
         notes=notes,
         sections_asked=plan.sections_asked,
     )
+
+
+def _choose_quotes(
+    plan: PaperPlan,
+    parts: list[tuple[str, str, list[str]]],
+    kept: dict[str, str],
+    supported: set[str],
+    budget: int,
+) -> set[str]:
+    """Items no try restated that are quoted instead, at most `budget`, one at a time where a part
+    falls short most: a lead or a closing wants two sentences; a section one, and a second source
+    document when its sentences all come from one; then the thinnest part first. Only an evidence
+    sentence its own chunk supports is quoted."""
+    quotes: set[str] = set()
+    while len(quotes) < budget:
+        best: tuple[tuple[int, int, int, int], str] | None = None
+        for n, (part, _, ids) in enumerate(parts):
+            shown = [i for i in ids if i in kept or i in quotes]
+            documents = {plan.item(i).source for i in shown}
+            for position, item_id in enumerate(ids):
+                if item_id in kept or item_id in quotes or item_id not in supported:
+                    continue
+                short = max(0, (1 if part == "body" else 2) - len(shown))
+                if part == "body" and len(documents) < 2 and plan.item(item_id).source not in documents:
+                    short += 1
+                rank = (-short, len(shown), n, position)
+                if best is None or rank < best[0]:
+                    best = (rank, item_id)
+        if best is None:
+            break
+        quotes.add(best[1])
+    return quotes
 
 
 def paper_title(proposed: str | None, topic: str, headings: Sequence[str]) -> str:

@@ -11,6 +11,7 @@ from scriptorium.paper.checks import CopyIndex
 from scriptorium.paper.compose import (
     RESTATEMENT_LIMIT,
     ComposedPaper,
+    Judged,
     compose,
     first_sentence,
     judge_tries,
@@ -172,3 +173,38 @@ def test_the_restatement_bound_is_the_writer_output_schema_bound() -> None:
         m.max_length for m in Restatement.model_fields["sentence"].metadata if hasattr(m, "max_length")
     )
     assert bound == RESTATEMENT_LIMIT
+
+
+def test_a_quotation_goes_first_to_a_section_that_would_otherwise_cite_one_document(
+    embedder: LocalEmbedder,
+) -> None:
+    source = {"e1": "a", "e2": "a", "e3": "b", "e4": "c", "e5": "c"}
+    part = {"e1": "lead", "e2": "body", "e3": "body", "e4": "body", "e5": "body"}
+    heading = {"e1": "Introduction", "e2": "Culture", "e3": "Culture", "e4": "Climate", "e5": "Climate"}
+    plan = _plan().model_copy(
+        update={
+            "items": [
+                EvidenceItem(
+                    id=i, part=part[i], heading=heading[i], key=f"{source[i]}:0", source=source[i], text=t
+                )  # type: ignore[arg-type]
+                for i, t in EVIDENCE.items()
+            ],
+            "lead": ["e1"],
+            "sections": [
+                PlannedSection(heading="Climate", items=["e4", "e5"]),  # two documents... of one
+                PlannedSection(heading="Culture", items=["e2", "e3"]),
+            ],
+            "closing": PlannedSection(heading="Conclusion", items=[]),
+        }
+    )
+    restated = {
+        "e1": "Venice rests on 118 little islands inside a shallow Adriatic lagoon.",
+        "e2": "In 1291 glassmaking was moved to Murano so that the city would be safe from fires.",
+        "e4": "Every winter high water, known as acqua alta, covers the low districts of the city.",
+    }
+    verdicts = {i: Judged(item=i, sentence=restated.get(i)) for i in EVIDENCE}
+    verdicts["e0"] = Judged(item="e0", sentence="An unplanned answer widens the quotation budget to one.")
+    paper = compose(plan, "Venice", verdicts, embedder.embed)
+    quoted = [s.item for s in paper.sentences if s.quote]
+    # Climate's second item is from the document it already cites; Culture's brings a second one.
+    assert quoted == ["e3"]
