@@ -11,7 +11,8 @@ sentence that fails them) and by `scriptorium eval` (which reports them), so the
 - **Facts** (`missing_facts`): every name (a capitalised word that is not a common word), number and
   date in a sentence must appear in the evidence it cites, and a name may not occur more often than
   there (a name repeated in another's place is a swapped fact). Names are compared case-insensitively as
-  whole words, numbers after dropping thousands separators. A synonym of a name, or a number spelt
+  whole words, numbers after dropping thousands separators; a scale word ("million", "billion")
+  counts as part of the number. A synonym of a name, or a number spelt
   out in words in one and in digits in the other, counts as missing: the rule is strict on purpose.
 """
 
@@ -136,9 +137,19 @@ _NUMBER = re.compile(r"(?<![A-Za-z0-9])\d+(?:[.,]\d+)*")
 _NAME = re.compile(r"\b[A-Z][A-Za-z0-9'\u2019\-]*[A-Za-z0-9]|\b[A-Z]\b")
 
 
+_SCALE = re.compile(r"\b(hundred|thousand|million|billion|trillion)s?\b", re.I)
+
+
+def _numbers(text: str) -> list[str]:
+    """Numbers as written in digits (thousands separators dropped), and the scale words that
+    multiply them ("1.1 million" is not "1.1 billion")."""
+    digits = [n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)]
+    return digits + [w.lower() for w in _SCALE.findall(text)]
+
+
 def facts(sentence: str) -> Facts:
     """The names, numbers and dates a sentence states (months count as names)."""
-    numbers = tuple(dict.fromkeys(n.replace(",", "").rstrip(".") for n in _NUMBER.findall(sentence)))
+    numbers = tuple(dict.fromkeys(_numbers(sentence)))
     names = []
     for match in _NAME.finditer(sentence):
         word = match.group(0).replace("\u2019", "'")
@@ -157,7 +168,7 @@ def missing_facts(sentence: str, evidence: str) -> list[str]:
     vocabulary = set(word_tokens(evidence))
     vocabulary |= {w.removesuffix("'s") for w in vocabulary}
     vocabulary |= {part for w in vocabulary for part in w.split("'")}  # d'Iberville, O'Neill
-    numbers = {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(evidence)}
+    numbers = set(_numbers(evidence))
     missing = [n for n in found.numbers if n not in numbers]
     said = word_tokens(sentence)
     given = word_tokens(evidence)

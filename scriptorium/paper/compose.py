@@ -207,7 +207,8 @@ def first_sentence(text: str, limit: int = RESTATEMENT_LIMIT) -> str:
     stopped well before `limit` (not cut by it) and ending on a word that can end a clause (not
     "the", "of", "which", or an "-ing" form that wants its object) gets one; anything else stays
     unfinished and fails the whole-sentence check."""
-    flat = " ".join(strip_markers(text).replace('"', "").split())
+    # Stray JSON or list punctuation before the first word ("} In 1849 ...") is not the sentence.
+    flat = " ".join(strip_markers(text).replace('"', "").split()).lstrip("{}[]():;,.-*#>|/\\ ")
     sentences = split_sentences(flat)
     if not sentences:
         return ""
@@ -422,8 +423,8 @@ def _choose_quotes(
 
 
 def paper_title(proposed: str | None, topic: str, headings: Sequence[str]) -> str:
-    """The proposed title when it names the topic (`checks.names_topic`), is no section heading and
-    adds no number; otherwise the topic itself."""
+    """The proposed title when it names the topic (`checks.names_topic`), is no section heading,
+    lists no two of them and adds no number; otherwise the topic itself."""
     fallback = topic.strip()
     fallback = fallback[0].upper() + fallback[1:]
     if not proposed:
@@ -435,6 +436,8 @@ def paper_title(proposed: str | None, topic: str, headings: Sequence[str]) -> st
         or (re.search(r"\d", title) and not re.search(r"\d", topic))
     ):
         return fallback
-    if title.lower() in {h.lower() for h in headings}:
+    # A title that is a heading, or lists two of them, names sections, not the paper.
+    listed = [h for h in headings if re.search(rf"\b{re.escape(h.lower())}\b", title.lower())]
+    if title.lower() in {h.lower() for h in headings} or len(listed) >= 2:
         return fallback
     return title

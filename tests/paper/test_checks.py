@@ -103,3 +103,9 @@ def test_a_title_names_a_topic_when_it_holds_its_words_but_fillers() -> None:
     assert names_topic("The Sinking of the Titanic", "sinking of the Titanic")
     assert names_topic("Salt and Sugar: A History", "salt, sugar")
     assert not names_topic("The Titanic", "sinking of the Titanic")
+
+
+def test_a_number_keeps_its_scale_word() -> None:
+    evidence = "It filed with debts of about C$1.1 billion and closed 80 stores."
+    assert missing_facts("Its debts came to C$1.1 million.", evidence) == ["million"]
+    assert missing_facts("Its debts came to some C$1.1 billion.", evidence) == []

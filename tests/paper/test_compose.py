@@ -124,6 +124,8 @@ def test_a_title_names_the_topic_and_is_no_section_heading() -> None:
     assert paper_title("History", "history", headings) == "History"  # the topic itself is the fallback
     assert paper_title(None, "photosynthesis", headings) == "Photosynthesis"
     assert paper_title("Venice in 1492", "Venice", headings) == "Venice"  # a number the topic lacks
+    assert paper_title("Venice: History, Economy", "Venice", headings) == "Venice"  # lists sections
+    assert paper_title("Venice and its History", "Venice", headings) == "Venice and its History"
 
 
 def test_references_are_one_per_document_by_relative_location(embedder: LocalEmbedder) -> None:
@@ -157,6 +159,7 @@ def test_references_are_one_per_document_by_relative_location(embedder: LocalEmb
 def test_an_answer_that_stops_without_a_full_stop_is_finished_only_when_it_ends_a_clause() -> None:
     assert first_sentence("Glassmaking moved to Murano in 1291") == "Glassmaking moved to Murano in 1291."
     assert first_sentence("Venice floods every winter. It is old") == "Venice floods every winter."
+    assert first_sentence("} : In 1849 Venice flooded again.") == "In 1849 Venice flooded again."
     for unfinished in (
         "Glassmaking moved to the island of",  # a preposition wants its object
         "Charles II granted a royal charter incorporating",  # so does an -ing form
