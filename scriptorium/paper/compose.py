@@ -12,6 +12,7 @@ is dropped otherwise. Across the whole paper no statement is made twice.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ __all__ = [
     "compose",
     "judge_tries",
     "paper_title",
+    "to_retry",
 ]
 
 Embed = Callable[[list[str]], NDArray[np.float32]]
@@ -294,6 +296,18 @@ class Judge:
         if chunk is None or float(vectors[text] @ vectors[chunk]) < MIN_SUPPORT:
             return "not supported by its passage"
         return None
+
+
+ENOUGH = 3
+"""Restated sentences a part (the lead, a section, the closing) needs before its other items are
+left as they are instead of asked for again: a second round costs as much as the first, and a part
+that already reads as a paragraph gains less from it than a thin one."""
+
+
+def to_retry(plan: PaperPlan, verdicts: dict[str, Judged], enough: int = ENOUGH) -> list[EvidenceItem]:
+    """Items no try passed, in parts with fewer than `enough` restated sentences, in plan order."""
+    kept = Counter((i.part, i.heading) for i in plan.items if verdicts[i.id].sentence)
+    return [i for i in plan.items if verdicts[i.id].sentence is None and kept[(i.part, i.heading)] < enough]
 
 
 def judge_tries(

@@ -16,6 +16,7 @@ from scriptorium.paper.compose import (
     first_sentence,
     judge_tries,
     paper_title,
+    to_retry,
 )
 from scriptorium.paper.formats import markdown, references
 from scriptorium.paper.plan import EvidenceItem, PaperPlan, PlannedSection
@@ -211,3 +212,20 @@ def test_a_quotation_goes_first_to_a_section_that_would_otherwise_cite_one_docum
     quoted = [s.item for s in paper.sentences if s.quote]
     # Climate's second item is from the document it already cites; Culture's brings a second one.
     assert quoted == ["e3"]
+
+
+def test_only_items_of_parts_still_thin_are_asked_for_again() -> None:
+    plan = _plan()
+    full = {"e2", "e3", "e4"}  # three body sections of one item each: Culture, Government, Climate
+    plan = plan.model_copy(
+        update={
+            "items": [i.model_copy(update={"heading": "Culture"}) if i.id in full else i for i in plan.items],
+            "sections": [PlannedSection(heading="Culture", items=sorted(full))],
+        }
+    )
+    verdicts = {i.id: Judged(item=i.id, sentence=None) for i in plan.items}
+    assert [i.id for i in to_retry(plan, verdicts)] == ["e1", "e2", "e3", "e4", "e5"]
+    for item_id in ("e2", "e3"):
+        verdicts[item_id] = Judged(item=item_id, sentence="A restated sentence that passed every check.")
+    assert [i.id for i in to_retry(plan, verdicts, enough=2)] == ["e1", "e5"]  # Culture has two
+    assert [i.id for i in to_retry(plan, verdicts, enough=3)] == ["e1", "e4", "e5"]

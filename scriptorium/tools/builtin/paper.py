@@ -20,7 +20,7 @@ from ...errors import ToolError, ToolUnavailable
 from ...fileio import write_atomic, write_json_atomic
 from ...memory.store import Hit, MemoryStore
 from ...paper.checks import CopyIndex, english_words, missing_facts
-from ...paper.compose import ComposedPaper, Judge, Judged, compose, paper_title
+from ...paper.compose import ComposedPaper, Judge, Judged, compose, paper_title, to_retry
 from ...paper.formats import PAPER_FORMAT, bibtex, markdown, paper_json, references
 from ...paper.plan import Attempt, NoEvidenceError, PaperPlan, avoid_words, plan_paper
 from ..base import ToolContext, tool
@@ -70,7 +70,8 @@ class ReviewArgs(BaseModel):
 class Review(BaseModel):
     verdicts: dict[str, Judged]
     retry: list[Attempt]
-    """Items no try passed, each `samples` times, with what went wrong (for the second round)."""
+    """Items no try passed, in parts still thin (`compose.to_retry`), with what went wrong (for
+    the second round)."""
 
 
 @tool("review_tries", timeout_s=300)
@@ -90,8 +91,7 @@ async def review_tries(args: ReviewArgs, ctx: ToolContext) -> Review:
             problems=_problems(verdicts[item.id]),
             avoid=avoid_words(item.text, 1, count=7),
         )
-        for item in args.plan.items
-        if verdicts[item.id].sentence is None
+        for item in to_retry(args.plan, verdicts)
     ]
     return Review(verdicts=verdicts, retry=retry)
 
