@@ -29,7 +29,8 @@ DATA = "scriptorium/serving/finetune/data/restater/pairs.jsonl (rows: scripts/bu
 def main(name: str, metrics_file: Path | None) -> None:
     record = ModelRegistry.of(load_settings()).get(name)
     base = bundled_model()
-    metrics: dict[str, Any] = {"train_loss": record.metrics.get("train_loss")}
+    loss = record.metrics.get("train_loss")
+    metrics: dict[str, Any] = {"train_loss": round(loss, 3) if isinstance(loss, float) else loss}
     if metrics_file is not None:
         runs = json.loads(metrics_file.read_text())["runs"]
         for model, run in runs.items():
