@@ -5,6 +5,11 @@ succeeded; a writer's draft in the round where its review loop ended because the
 (`until`), and the reviewer's critique of the round before it, since that critique led to an approved
 revision. Prompts come back from the run's `trace.jsonl`; an exchange whose text was cut there is
 skipped, with a note, because a truncated prompt would teach the wrong thing.
+
+A paper run (one with `outputs/citations.json`) also gives a writer row per sentence of the paper
+that its restater wrote and the checks kept (not the marked quotations): the restater's system
+message from the trace, its evidence sentence as the prompt, the kept sentence as the answer. These
+are the rows the shipped paper adapter was trained on, from papers a user kept.
 """
 
 from __future__ import annotations
@@ -108,6 +113,48 @@ def _example(run: Path, exchange: _Exchange) -> TrainingExample | str:
         return f"{run.name}/{exchange.step_id}: not a usable chat ({exc}); skipped"
 
 
+def _paper_rows(run: Path, exchanges: list[_Exchange], report: CollectReport) -> None:
+    """Writer rows from the sentences a paper run's restater wrote and its checks kept, each with
+    the exact prompt that restater request carried (read back from the trace)."""
+    citations = run / "outputs" / "citations.json"
+    if not citations.is_file():
+        return
+    prompts = {
+        e.messages[-1].get("content", "").strip(): e.messages
+        for e in exchanges
+        if e.agent == "restater"
+        and e.messages
+        and all(len(m.get("content", "")) < TRACE_TEXT_LIMIT for m in e.messages)
+    }
+    try:
+        sentences = json.loads(citations.read_text(encoding="utf-8"))["sentences"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        report.notes.append(f"{run.name}: outputs/citations.json is unreadable ({exc}); skipped")
+        return
+    missing = 0
+    for n, sentence in enumerate(sentences):
+        if sentence.get("quote") or not sentence.get("evidence") or not sentence.get("text"):
+            continue
+        messages = prompts.get(f"Sentence: {sentence['evidence']}")
+        if messages is None:
+            missing += 1
+            continue
+        report.examples.append(
+            TrainingExample(
+                role="writer",
+                messages=[
+                    *(ChatMessage.model_validate(m) for m in messages),
+                    ChatMessage(role="assistant", content=json.dumps({"sentence": sentence["text"]})),
+                ],
+                source=f"run:{run.name}/paper/{n}",
+            )
+        )
+    if missing:
+        report.notes.append(
+            f"{run.name}: {missing} kept sentences have no whole restater prompt in the trace"
+        )
+
+
 def collect_runs(paths: Iterable[Path]) -> CollectReport:
     report = CollectReport()
     for run in _run_folders(paths):
@@ -123,6 +170,7 @@ def collect_runs(paths: Iterable[Path]) -> CollectReport:
             report.notes.append(f"{run}: run status {status or 'unknown'}; only succeeded runs are used")
             continue
         exchanges, loops = _exchanges(trace)
+        _paper_rows(run, exchanges, report)
         for exchange in _approved(exchanges, loops):
             outcome = _example(run, exchange)
             if isinstance(outcome, str):
