@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from dataclasses import dataclass
 
 from ..errors import RequestRejected, StructuredOutputError
@@ -49,13 +50,24 @@ class CapabilityProfile:
 
 
 _cache: dict[tuple[str, str], CapabilityProfile] = {}
-_lock = asyncio.Lock()
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _loop_lock() -> asyncio.Lock:
+    """One lock per event loop: an asyncio lock belongs to the loop that first waited on it, and a
+    process may run several loops one after another (`asyncio.run` twice, a bench comparing two
+    models): a module-level lock failed the second loop's first contended probe."""
+    loop = asyncio.get_running_loop()
+    lock = _locks.get(loop)
+    if lock is None:
+        lock = _locks[loop] = asyncio.Lock()
+    return lock
 
 
 async def probe(client: ModelClient, *, refresh: bool = False) -> CapabilityProfile:
     """The endpoint's profile for the client's model (cached per process)."""
     key = (client.endpoint.base_url, client.endpoint.model)
-    async with _lock:
+    async with _loop_lock():
         if key in _cache and not refresh:
             return _cache[key]
         profile = await _probe(client)
