@@ -59,6 +59,7 @@ TIME_LIMIT_S = 15 * 60
 async def main(
     names: list[str] | None, concurrency: int, which: str, model: str | None = None
 ) -> dict[str, Any]:
+    commit = _commit()  # the code that runs: a commit made while the batch runs is not it
     settings = load_settings(None, server={"model": model}) if model else load_settings()
     endpoint = resolve_endpoint(settings, start=True)
     topics = SETS / which
@@ -125,7 +126,7 @@ async def main(
     Console().print(table)
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": _commit(),
+        "commit": commit,
         "model": endpoint.model,
         "set": which,
         "machine": platform.platform(),

@@ -202,6 +202,13 @@ _OPEN_ENDINGS = frozenset(
 )
 
 
+_LEAD_IN = re.compile(
+    r"^(?:[\s{}\[\]():;,.*#>|/-]*"
+    r"(?:[{\[(<][^}\])>]{0,30}[}\])>]\s*:?|(?:sentence|answer|restatement|rewrite|output)\s*:))+",
+    re.I,
+)
+
+
 def first_sentence(text: str, limit: int = RESTATEMENT_LIMIT) -> str:
     """One sentence as printed: the first of the text (a tiny model runs on past it), single spaces.
 
@@ -209,8 +216,10 @@ def first_sentence(text: str, limit: int = RESTATEMENT_LIMIT) -> str:
     stopped well before `limit` (not cut by it) and ending on a word that can end a clause (not
     "the", "of", "which", or an "-ing" form that wants its object) gets one; anything else stays
     unfinished and fails the whole-sentence check."""
-    # Stray JSON or list punctuation before the first word ("} In 1849 ...") is not the sentence.
-    flat = " ".join(strip_markers(text).replace('"', "").split()).lstrip("{}[]():;,.-*#>|/\\ ")
+    # Stray JSON or list punctuation, a bracketed tag or a label before the first word ("} In
+    # 1849 ...", "{sentence}: After ...", "Answer: ...") is not the sentence.
+    flat = " ".join(strip_markers(text).replace('"', "").split())
+    flat = _LEAD_IN.sub("", flat).lstrip("{}[]():;,.-*#>|/\\ ")
     sentences = split_sentences(flat)
     if not sentences:
         return ""
