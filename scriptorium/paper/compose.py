@@ -447,7 +447,8 @@ def _choose_quotes(
 
 def paper_title(proposed: str | None, topic: str, headings: Sequence[str]) -> str:
     """The proposed title when it names the topic (`checks.names_topic`), is no section heading,
-    lists no two of them and adds no number; otherwise the topic itself."""
+    lists no two of them, adds no number and holds only words (no link, bracket or symbol);
+    otherwise the topic itself."""
     fallback = topic.strip()
     fallback = fallback[0].upper() + fallback[1:]
     if not proposed:
@@ -456,7 +457,8 @@ def paper_title(proposed: str | None, topic: str, headings: Sequence[str]) -> st
     if (
         not names_topic(title, topic)
         or len(title.split()) > 14
-        or (re.search(r"\d", title) and not re.search(r"\d", topic))
+        or not set(re.findall(r"\d+", title)) <= set(re.findall(r"\d+", topic))
+        or not re.fullmatch(r"[\w' ,:&-]+", title)  # no link, bracket or symbol ("... (https://")
     ):
         return fallback
     # A title that is a heading, or lists two of them, names sections, not the paper.

@@ -126,6 +126,12 @@ def test_a_title_names_the_topic_and_is_no_section_heading() -> None:
     assert paper_title(None, "photosynthesis", headings) == "Photosynthesis"
     assert paper_title("Venice in 1492", "Venice", headings) == "Venice"  # a number the topic lacks
     assert paper_title("Venice: History, Economy", "Venice", headings) == "Venice"  # lists sections
+    assert paper_title("100% 3D Printing", "3D printing", headings) == "3D printing"  # a new number
+    assert (
+        paper_title("3D Printing: Methods and Uses", "3D printing", headings)
+        == "3D Printing: Methods and Uses"
+    )
+    assert paper_title("Venice (https://example.org)", "Venice", headings) == "Venice"
     assert paper_title("Venice and its History", "Venice", headings) == "Venice and its History"
 
 
