@@ -120,4 +120,4 @@ def _structured(paper: PaperEval) -> bool:
     if s is None:
         return False
     asked = s.sections_asked if s.sections_asked is not None else s.body_sections
-    return s.title_names_topic and s.lead_sentences >= 2 and s.closing and s.body_sections >= asked
+    return s.title_names_topic and 2 <= s.lead_sentences <= 4 and s.closing and s.body_sections >= asked

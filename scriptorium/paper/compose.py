@@ -44,6 +44,8 @@ MIN_SUPPORT = 0.55
 SAME_STATEMENT = 0.85
 """Two sentences this close say the same thing; the later one goes (the eval counts 0.9)."""
 QUOTE_SHARE = 0.2
+LEAD_MAX = 4
+"""A lead is a paragraph of two to four sentences that says what the paper covers."""
 _POLARITY = frozenset(
     [
         "not",
@@ -376,6 +378,10 @@ def compose(
                 item=item_id,
             )
         )
+    lead = sentences.get("lead:", [])
+    if len(lead) > LEAD_MAX:  # restated sentences before quotations, then in the plan's order
+        keep = sorted(range(len(lead)), key=lambda n: (lead[n].quote, n))[:LEAD_MAX]
+        sentences["lead:"] = [lead[n] for n in sorted(keep)]
     written = {s.item for ss in sentences.values() for s in ss}
     sections = []
     dropped_sections = []

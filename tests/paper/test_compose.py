@@ -235,3 +235,33 @@ def test_only_items_of_parts_still_thin_are_asked_for_again() -> None:
         verdicts[item_id] = Judged(item=item_id, sentence="A restated sentence that passed every check.")
     assert [i.id for i in to_retry(plan, verdicts, enough=2)] == ["e1", "e5"]  # Culture has two
     assert [i.id for i in to_retry(plan, verdicts, enough=3)] == ["e1", "e4", "e5"]
+
+
+def test_a_lead_holds_at_most_four_sentences_restated_ones_first(embedder: LocalEmbedder) -> None:
+    lead_texts = {
+        "l1": "Venice is built on 118 small islands in a shallow lagoon of the Adriatic Sea.",
+        "l2": "Glassmaking moved to the island of Murano in 1291 to protect the city from fires.",
+        "l3": "The Republic of Venice was ruled by an elected Doge for more than a thousand years.",
+        "l4": "Rising water, called acqua alta, floods the lower parts of the city every winter.",
+        "l5": "The barrier system known as MOSE was first raised against a high tide in 2020.",
+    }
+    restated = {
+        "l2": "In 1291 glassmaking was moved to Murano so that the city would be safe from fires.",
+        "l3": "For over a thousand years an elected Doge led the Republic of Venice.",
+        "l4": "Every winter high water, known as acqua alta, covers the low districts of the city.",
+        "l5": "In 2020 the MOSE barriers rose for the first time to hold back a high tide.",
+    }
+    plan = _plan().model_copy(
+        update={
+            "items": [
+                EvidenceItem(id=i, part="lead", heading="Introduction", key="a:0", source="a", text=t)
+                for i, t in lead_texts.items()
+            ],
+            "lead": list(lead_texts),
+            "sections": [],
+            "closing": PlannedSection(heading="Conclusion", items=[]),
+        }
+    )
+    verdicts = {i: Judged(item=i, sentence=restated.get(i)) for i in lead_texts}
+    paper = compose(plan, "Venice", verdicts, embedder.embed)  # l1 may be quoted: 4 kept allow one
+    assert [s.item for s in paper.lead] == ["l2", "l3", "l4", "l5"]
