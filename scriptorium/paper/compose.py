@@ -44,6 +44,9 @@ MIN_SUPPORT = 0.55
 SAME_STATEMENT = 0.85
 """Two sentences this close say the same thing; the later one goes (the eval counts 0.9)."""
 QUOTE_SHARE = 0.2
+QUOTE_MIN = 2
+"""Quotations a paper may hold however few sentences were restated: a thin corpus (one short
+document) still gives a reader its evidence, marked as quoted."""
 LEAD_MAX = 4
 """A lead is a paragraph of two to four sentences that says what the paper covers."""
 _POLARITY = frozenset(
@@ -341,16 +344,18 @@ def compose(
     verdicts: dict[str, Judged],
     embed: Embed,
     supported: Collection[str] | None = None,
+    min_quotes: int = QUOTE_MIN,
 ) -> ComposedPaper:
     """The paper: every item's kept sentence in plan order, marked quotations where a part would
-    be thin, no statement twice; empty sections dropped and said so. `supported`: the items whose
-    evidence sentence its chunk supports (may be quoted); default: all."""
+    be thin (under a fifth of it, or `min_quotes`), no statement twice; empty sections dropped and
+    said so. `supported`: the items whose evidence sentence its chunk supports (may be quoted);
+    default: all."""
     kept = {i: v.sentence for i, v in verdicts.items() if v.sentence}
     supported = set(supported) if supported is not None else {i.id for i in plan.items}
     parts: list[tuple[str, str, list[str]]] = [("lead", "", plan.lead)]
     parts += [("body", s.heading, s.items) for s in plan.sections]
     parts.append(("closing", plan.closing.heading, plan.closing.items))
-    budget = int(len(kept) * QUOTE_SHARE / (1 - QUOTE_SHARE))
+    budget = max(min_quotes, int(len(kept) * QUOTE_SHARE / (1 - QUOTE_SHARE)))
     quotes = _choose_quotes(plan, parts, kept, supported, budget)
     ordered = [
         (part, heading, item_id)

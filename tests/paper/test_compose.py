@@ -100,7 +100,7 @@ def test_the_paper_rations_quotations_drops_empty_sections_and_says_so(embedder:
     assert paper.sections[-1].role == "closing"
     # Without the restatement of e3, sections are left with nothing: dropped, and said so.
     verdicts["e3"] = verdicts["e3"].model_copy(update={"sentence": None})
-    thin = compose(plan, "Venice", verdicts, embedder.embed)
+    thin = compose(plan, "Venice", verdicts, embedder.embed, min_quotes=0)
     assert thin.dropped_sections == ["Government", "Climate"]  # three restated: no quotation left
     assert thin.notes and thin.notes[0].startswith("3 sections asked, 1 written")
 
@@ -213,8 +213,7 @@ def test_a_quotation_goes_first_to_a_section_that_would_otherwise_cite_one_docum
         "e4": "Every winter high water, known as acqua alta, covers the low districts of the city.",
     }
     verdicts = {i: Judged(item=i, sentence=restated.get(i)) for i in EVIDENCE}
-    verdicts["e0"] = Judged(item="e0", sentence="An unplanned answer widens the quotation budget to one.")
-    paper = compose(plan, "Venice", verdicts, embedder.embed)
+    paper = compose(plan, "Venice", verdicts, embedder.embed, min_quotes=1)
     quoted = [s.item for s in paper.sentences if s.quote]
     # Climate's second item is from the document it already cites; Culture's brings a second one.
     assert quoted == ["e3"]
@@ -265,3 +264,14 @@ def test_a_lead_holds_at_most_four_sentences_restated_ones_first(embedder: Local
     verdicts = {i: Judged(item=i, sentence=restated.get(i)) for i in lead_texts}
     paper = compose(plan, "Venice", verdicts, embedder.embed)  # l1 may be quoted: 4 kept allow one
     assert [s.item for s in paper.lead] == ["l2", "l3", "l4", "l5"]
+
+
+def test_a_thin_paper_still_quotes_two_evidence_sentences(embedder: LocalEmbedder) -> None:
+    plan = _plan()
+    verdicts = {i: Judged(item=i, sentence=None) for i in EVIDENCE}
+    verdicts["e1"] = Judged(
+        item="e1", sentence="Venice rests on 118 little islands inside a shallow Adriatic lagoon."
+    )
+    paper = compose(plan, "Venice", verdicts, embedder.embed)  # a fifth of one sentence is none
+    assert paper.quotes == 2 and len(paper.sentences) == 3
+    assert all(s.text.startswith("\u201c") for s in paper.sentences if s.quote)
