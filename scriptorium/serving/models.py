@@ -12,7 +12,7 @@ import hashlib
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -85,18 +85,25 @@ def resolve_model_path(model_path: Path | None, cache_dir: Path) -> Path:
 def prepare_model(model: BundledModel, cache_dir: Path) -> Path:
     """Convert the bundled GGUF to a bf16 Hugging Face folder once; later calls return the cached folder."""
     target = model.folder(cache_dir)
-    if (target / _COMPLETE_MARKER).is_file():
+    log_line = f"converting {model.gguf.name} to a Hugging Face folder at {target}"
+    return build_once(target, _COMPLETE_MARKER, model.sha256, lambda out: _convert(model.gguf, out), log_line)
+
+
+def build_once(target: Path, marker: str, stamp: str, build: Callable[[Path], None], log_line: str) -> Path:
+    """`target`, built by `build` into a staging folder beside it unless `marker` is already there
+    (then written with `stamp`). Two processes may prepare at once (CLI and tests): one builds, the
+    other waits and reuses; a failed build leaves nothing behind."""
+    if (target / marker).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    # Two processes may prepare at once (CLI and tests): one converts, the other waits and reuses.
-    with exclusive(target.parent / f".{target.name}.lock"):
-        if (target / _COMPLETE_MARKER).is_file():
+    with _exclusive(target.parent / f".{target.name}.lock"):
+        if (target / marker).is_file():
             return target
-        log.info("converting %s to a Hugging Face folder at %s", model.gguf.name, target)
+        log.info("%s", log_line)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
-            _convert(model.gguf, staging)
-            (staging / _COMPLETE_MARKER).write_text(model.sha256 + "\n")
+            build(staging)
+            (staging / marker).write_text(stamp + "\n")
             if target.exists():
                 shutil.rmtree(target)
             staging.rename(target)
@@ -130,7 +137,7 @@ def _convert(gguf: Path, out: Path) -> None:
 
 
 @contextmanager
-def exclusive(lock_path: Path) -> Iterator[None]:
+def _exclusive(lock_path: Path) -> Iterator[None]:
     with lock_path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

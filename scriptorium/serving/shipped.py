@@ -13,9 +13,6 @@ the bundled model as converted, without it.
 from __future__ import annotations
 
 import hashlib
-import logging
-import shutil
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,11 +20,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ModelPreparationError
-from .models import BundledModel, bundled_model, exclusive, prepare_model
+from .models import BundledModel, build_once, bundled_model, prepare_model
 
 __all__ = ["BASE", "SHIPPED_DIR", "Provenance", "prepare_shipped_model", "shipped_provenance"]
-
-log = logging.getLogger(__name__)
 
 BASE = "base"
 """`server.model` naming the bundled model without the shipped adapter."""
@@ -105,23 +100,8 @@ def prepare_shipped_model(
     digest = adapter_hash(folder)
     base = prepare_model(model, cache_dir)
     target = base.parent / f"{base.name}-{provenance.name}-{digest[:12]}"
-    if (target / _COMPLETE_MARKER).is_file():
-        return target
-    with exclusive(target.parent / f".{target.name}.lock"):
-        if (target / _COMPLETE_MARKER).is_file():
-            return target
-        log.info("merging the shipped adapter %s into %s", folder, target)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-        try:
-            _merge(base, folder, staging)
-            (staging / _COMPLETE_MARKER).write_text(digest + "\n")
-            if target.exists():
-                shutil.rmtree(target)
-            staging.rename(target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-    return target
+    log_line = f"merging the shipped adapter {folder} into {target}"
+    return build_once(target, _COMPLETE_MARKER, digest, lambda out: _merge(base, folder, out), log_line)
 
 
 def _merge(base: Path, adapter: Path, out: Path) -> None:
