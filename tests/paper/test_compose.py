@@ -178,6 +178,29 @@ def test_an_answer_that_stops_without_a_full_stop_is_finished_only_when_it_ends_
     assert not first_sentence(cut[:RESTATEMENT_LIMIT]).endswith(".")
 
 
+def test_a_template_label_or_stray_quote_before_the_sentence_is_not_part_of_it() -> None:
+    sentence = "Glassmaking moved to Murano in 1291."
+    for label in ("sentence}: ", "sentence}} ", "'", "{sentence}: "):
+        assert first_sentence(label + sentence) == sentence
+    assert first_sentence("the glassmakers moved there.") == "The glassmakers moved there."
+    assert first_sentence("p53 is defective in those cells.") == "p53 is defective in those cells."
+
+
+def test_a_question_or_an_invented_attribution_is_not_a_restatement(embedder: LocalEmbedder) -> None:
+    tries = [
+        ("e2", "Glassmaking moved to Murano in 1291, but was it to protect the city from fires?"),
+        ("e2", "According to its merchants, glassmaking was moved to Murano in 1291 to keep the city safe."),
+        ("e3", "Who, for more than a thousand years, was an elected Doge ruling the Republic of Venice."),
+    ]
+    verdicts = judge_tries(_plan(), tries, CopyIndex(CHUNKS.values()), CHUNKS, embedder.embed)
+    assert verdicts["e2"].sentence is None
+    assert verdicts["e2"].rejected == {
+        "asks instead of stating": 1,
+        "attributes to a source its evidence does not quote": 1,
+    }
+    assert verdicts["e3"].rejected == {"asks instead of stating": 1}
+
+
 def test_the_restatement_bound_is_the_writer_output_schema_bound() -> None:
     bound = next(
         m.max_length for m in Restatement.model_fields["sentence"].metadata if hasattr(m, "max_length")
