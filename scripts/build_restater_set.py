@@ -1,4 +1,4 @@
-"""Build the restater's training rows from `serving/finetune/data/restater/pairs.jsonl`.
+"""Build the restater's training rows from `finetune/data/restater/pairs.jsonl`.
 
     .venv/bin/python scripts/build_restater_set.py [OUT.jsonl]
 
@@ -18,13 +18,13 @@ from pathlib import Path
 
 from scriptorium.agents import AgentCatalog, default_outputs
 from scriptorium.agents.engine import system_message
+from scriptorium.finetune.dataset import ChatMessage, TrainingExample, write_jsonl
+from scriptorium.finetune.seed import HELDOUT_TOPICS
 from scriptorium.memory import LocalEmbedder
 from scriptorium.paper.checks import CopyIndex, missing_facts
-from scriptorium.serving.finetune.dataset import ChatMessage, TrainingExample, write_jsonl
-from scriptorium.serving.finetune.seed import HELDOUT_TOPICS
 from scriptorium.tools import default_registry
 
-PAIRS = Path(__file__).parents[1] / "scriptorium" / "serving" / "finetune" / "data" / "restater" / "pairs.jsonl"
+PAIRS = Path(__file__).parents[1] / "scriptorium" / "finetune" / "data" / "restater" / "pairs.jsonl"
 
 
 def main(out: Path) -> None:

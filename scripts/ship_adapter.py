@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from scriptorium.config import load_settings
-from scriptorium.serving.finetune.registry import ModelRegistry
+from scriptorium.finetune.registry import ModelRegistry
 from scriptorium.serving.models import bundled_model
 from scriptorium.serving.shipped import SHIPPED_DIR, Provenance
 
 REBUILD = "scripts/rebuild_adapter.sh"
-DATA = "scriptorium/serving/finetune/data/restater/pairs.jsonl (rows: scripts/build_restater_set.py)"
+DATA = "scriptorium/finetune/data/restater/pairs.jsonl (rows: scripts/build_restater_set.py)"
 
 
 def main(name: str, metrics_file: Path | None) -> None:

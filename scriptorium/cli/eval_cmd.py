@@ -20,11 +20,11 @@ from ..evaluation.reference import ReferenceOutline
 from ..evaluation.report import batch_table, judge_table, paper_report, roles_table
 from ..evaluation.roles import RoleScores, RolesReport, compare_roles, heldout_losses, loss_entry
 from ..fileio import write_json_atomic
+from ..finetune.dataset import seed_dataset
+from ..finetune.registry import ModelRegistry
 from ..memory import LocalEmbedder
 from ..serving.client import ModelClient
 from ..serving.endpoint import first_model
-from ..serving.finetune.dataset import seed_dataset
-from ..serving.finetune.registry import ModelRegistry
 from ..workflows.batch import read_manifest
 from ._common import console, endpoint_for, settings_from
 

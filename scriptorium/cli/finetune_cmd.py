@@ -10,11 +10,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..config import Settings
-from ..serving.finetune.collect import collect_runs
-from ..serving.finetune.dataset import ROLES, Role, write_jsonl
-from ..serving.finetune.registry import ModelRegistry
-from ..serving.finetune.service import BUNDLED, plan_finetune, run_finetune
-from ..serving.finetune.train import LoraRecipe
+from ..finetune.collect import collect_runs
+from ..finetune.dataset import ROLES, Role, write_jsonl
+from ..finetune.registry import ModelRegistry
+from ..finetune.service import BUNDLED, plan_finetune, run_finetune
+from ..finetune.train import LoraRecipe
 from ..serving.models import BundledModel, bundled_model
 from ..serving.shipped import BASE, Provenance, shipped_provenance
 from ._common import console, settings_from

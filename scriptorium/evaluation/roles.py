@@ -25,8 +25,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..agents.outputs import Outline, OutputContext, review_model
+from ..finetune.dataset import Role, TrainingExample
 from ..serving.client import ModelClient
-from ..serving.finetune.dataset import Role, TrainingExample
 
 __all__ = ["RoleScores", "RolesReport", "heldout_losses", "score_answer", "score_role"]
 
@@ -130,7 +130,7 @@ def heldout_losses(
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ..serving.finetune.train import encode_example, pad_batch, quiet_transformers
+    from ..finetune.train import encode_example, pad_batch, quiet_transformers
 
     quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))

@@ -57,7 +57,7 @@ def served_model(settings: Settings) -> ServedModel:
     `server.model = "base"` the bundled model alone; `model_path` that folder; another
     `server.model` a registered fine-tune's merged folder. With `server.adapters`, registered
     adapters trained over that same folder."""
-    from .finetune.registry import ModelRegistry
+    from ..finetune.registry import ModelRegistry
     from .shipped import BASE, prepare_shipped_model, shipped_provenance
 
     server = settings.server

@@ -11,9 +11,8 @@ import pytest
 from scriptorium.errors import FineTuneError, TrainingDataError, UnknownModel
 from scriptorium.evaluation.roles import score_answer
 from scriptorium.events.models import ModelRequest, ModelResponse
-from scriptorium.memory import LocalEmbedder
-from scriptorium.serving.finetune.collect import collect_runs
-from scriptorium.serving.finetune.dataset import (
+from scriptorium.finetune.collect import collect_runs
+from scriptorium.finetune.dataset import (
     ROLES,
     dataset_hash,
     load_examples,
@@ -21,8 +20,9 @@ from scriptorium.serving.finetune.dataset import (
     seed_dataset,
     seed_path,
 )
-from scriptorium.serving.finetune.registry import ModelRecord, ModelRegistry
-from scriptorium.serving.finetune.seed import HELDOUT_TOPICS, build_seed
+from scriptorium.finetune.registry import ModelRecord, ModelRegistry
+from scriptorium.finetune.seed import HELDOUT_TOPICS, build_seed
+from scriptorium.memory import LocalEmbedder
 
 CORPUS = Path(seed_path("writer", "train")).parents[1] / "corpus"
 RECORDED_RUN = Path(__file__).parents[1] / "data" / "runs" / "paper"

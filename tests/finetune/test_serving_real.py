@@ -21,10 +21,10 @@ from scriptorium.cli import app
 from scriptorium.config import Settings, load_settings
 from scriptorium.errors import UnknownModel
 from scriptorium.events import EventBus, ModelRequest
+from scriptorium.finetune.registry import ModelRecord, ModelRegistry
+from scriptorium.finetune.service import plan_finetune, run_finetune
+from scriptorium.finetune.train import LoraRecipe
 from scriptorium.serving import Endpoint, ManagedServer, ModelClient, ServerState
-from scriptorium.serving.finetune.registry import ModelRecord, ModelRegistry
-from scriptorium.serving.finetune.service import plan_finetune, run_finetune
-from scriptorium.serving.finetune.train import LoraRecipe
 from scriptorium.tools import default_registry
 
 from ..conftest import free_port

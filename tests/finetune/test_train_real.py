@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 from scriptorium.cli import app
 from scriptorium.config import load_settings
 from scriptorium.errors import FineTuneError, NotEnoughMemory, UnknownModel
-from scriptorium.serving.finetune.dataset import TrainingExample, seed_dataset
-from scriptorium.serving.finetune.registry import ModelRegistry
-from scriptorium.serving.finetune.service import plan_finetune, resolve_base
-from scriptorium.serving.finetune.train import LoraRecipe, TrainingRun, train
+from scriptorium.finetune.dataset import TrainingExample, seed_dataset
+from scriptorium.finetune.registry import ModelRegistry
+from scriptorium.finetune.service import plan_finetune, resolve_base
+from scriptorium.finetune.train import LoraRecipe, TrainingRun, train
 
 TINY = LoraRecipe(r=4, alpha=8, top_layers=2, max_steps=3, batch_size=2, max_length=512, save_every=1)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scriptorium.finetune.seed import HELDOUT_TOPICS
 from scriptorium.paper.checks import COMMON_WORDS
-from scriptorium.serving.finetune.seed import HELDOUT_TOPICS
 from scriptorium.serving.shipped import shipped_provenance
 
 NEUTRAL = Path(__file__).parents[2] / "bench" / "quality" / "neutral"

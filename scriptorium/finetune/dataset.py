@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
-from ...errors import TrainingDataError
+from ..errors import TrainingDataError
 
 __all__ = [
     "ROLES",

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...errors import FineTuneError, NotEnoughMemory
+from ..errors import FineTuneError, NotEnoughMemory
 from .dataset import TrainingExample, dataset_hash
 
 __all__ = [

@@ -19,9 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ...config import Settings
-from ...errors import FineTuneError, UnknownModel
-from ...fileio import write_json_atomic
+from ..config import Settings
+from ..errors import FineTuneError, UnknownModel
+from ..fileio import write_json_atomic
 from .dataset import Role
 
 __all__ = ["ModelRecord", "ModelRegistry", "NAME_PATTERN"]

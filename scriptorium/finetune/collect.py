@@ -21,8 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...events.models import TRACE_TEXT_LIMIT, LoopEnded, ModelRequest, ModelResponse
-from ...events.trace import read_trace
+from ..events.models import TRACE_TEXT_LIMIT, LoopEnded, ModelRequest, ModelResponse
+from ..events.trace import read_trace
 from .dataset import ROLES, ChatMessage, TrainingExample
 
 __all__ = ["CollectReport", "collect_runs"]

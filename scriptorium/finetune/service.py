@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...config import Settings
-from ...errors import FineTuneError, UnknownModel
-from ..models import bundled_model, prepare_model
+from ..config import Settings
+from ..errors import FineTuneError, UnknownModel
+from ..serving.models import bundled_model, prepare_model
 from .dataset import ROLES, Dataset, Role, load_examples, seed_path
 from .registry import NAME_PATTERN, ModelRecord, ModelRegistry
 from .train import LoraRecipe, StepCallback, TrainingOutcome, TrainingRun, check_memory, train

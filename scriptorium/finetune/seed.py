@@ -21,8 +21,8 @@ import numpy as np
 import yaml
 from numpy.typing import NDArray
 
-from ...errors import TrainingDataError
-from ...text import split_sentences
+from ..errors import TrainingDataError
+from ..text import split_sentences
 from .dataset import ROLES, ChatMessage, Role, TrainingExample, write_jsonl
 from .prompts import Passage, as_json, planner_prompt, reviewer_prompt, writer_prompt
 
