@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,33 +24,40 @@ E = TypeVar("E", bound=_Base)
 
 
 class EventSink(Protocol):
-    """Receives every event of a bus, in order. Must not block: it runs on the event loop."""
+    """Receives every event of a bus, in order. Must not block: it runs on the event loop, or on a
+    worker thread that emitted (memory, tools), one event at a time."""
 
     def handle(self, event: Event) -> None: ...
 
 
 class EventBus:
+    """Stamps events with a sequence number and the step and agent they come from, and hands them
+    to its sinks. Safe across threads (memory and tools emit from worker threads): stamping and
+    handing out happen under one lock, so every sink sees events in `seq` order."""
+
     def __init__(self, run_id: str | None = None, sinks: list[EventSink] | None = None) -> None:
         self.run_id = run_id
         self.sinks: list[EventSink] = list(sinks or [])
         self._seq = itertools.count(1)
+        self._lock = threading.RLock()  # re-entrant: a sink may emit an event of its own
 
     def emit(self, event: E) -> E:
         """Stamp `event` with its sequence number and context, and hand it to every sink."""
         where = _where.get()
-        stamped = event.model_copy(
-            update={
-                "seq": next(self._seq),
-                "run_id": event.run_id or self.run_id,
-                "step_id": event.step_id or where[0],
-                "agent": event.agent or where[1],
-            }
-        )
-        for sink in self.sinks:
-            try:
-                sink.handle(stamped)  # type: ignore[arg-type]
-            except Exception:  # a broken sink must not break the run
-                log.exception("event sink %r failed", sink)
+        with self._lock:
+            stamped = event.model_copy(
+                update={
+                    "seq": next(self._seq),
+                    "run_id": event.run_id or self.run_id,
+                    "step_id": event.step_id or where[0],
+                    "agent": event.agent or where[1],
+                }
+            )
+            for sink in self.sinks:
+                try:
+                    sink.handle(stamped)  # type: ignore[arg-type]
+                except Exception:  # a broken sink must not break the run
+                    log.exception("event sink %r failed", sink)
         return stamped
 
     @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,23 +16,27 @@ __all__ = ["CorruptLine", "TraceWriter", "parse_line", "read_trace"]
 
 
 class TraceWriter:
-    """An event sink appending to a trace file."""
+    """An event sink appending to a trace file; whole lines only, from any thread."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._file: IO[str] | None = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
 
     def handle(self, event: Event) -> None:
-        if self._file is None:
-            return
-        self._file.write(event.model_dump_json() + "\n")
-        self._file.flush()
+        line = event.model_dump_json() + "\n"
+        with self._lock:
+            if self._file is None:
+                return
+            self._file.write(line)
+            self._file.flush()
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
 
 @dataclass(frozen=True)

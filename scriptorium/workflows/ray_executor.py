@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 # Before ray is imported, in this process and (through the runtime env) in the workers.
 _QUIET = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_USAGE_STATS_REPORT_URL": "http://127.0.0.1:9/"}
+_KEY_ENV = "SCRIPTORIUM_WORKER_API_KEY"
+"""The model server's key, in a worker's environment (see `_attempts`)."""
 _DRAIN_EVERY_S = 0.2
 _KEPT_BY_DRIVER = {"trace.jsonl", "checkpoint.sqlite", "checkpoint.sqlite-wal", "checkpoint.sqlite-shm"}
 
@@ -141,7 +143,11 @@ class RayExecutor:
             self.attempts[task.id] = running.attempts
             payload = _payload(job, task, task_dir, engine, running.checkpoint, self)
             try:
-                result: dict[str, bytes] = await self._remote.remote(payload)
+                # The key rides in the worker's environment, never in the payload: task arguments
+                # are stored in Ray's object store and shown by its dashboard and state API.
+                secret = {_KEY_ENV: job.client.endpoint.api_key.get_secret_value()}
+                runtime_env = {"env_vars": {**_QUIET, **secret}}
+                result: dict[str, bytes] = await self._remote.options(runtime_env=runtime_env).remote(payload)
                 return result
             except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
                 if running.attempts > self.retries:
@@ -271,7 +277,6 @@ def _payload(
         },
         "endpoint": {
             "urls": list(endpoint.urls),
-            "api_key": endpoint.api_key.get_secret_value(),
             "model": endpoint.model,
         },
         "client": job.client.settings.model_dump(mode="json"),
@@ -331,7 +336,10 @@ async def _run_task(payload: Mapping[str, Any]) -> dict[str, bytes]:
     tools, outputs = default_registry(), default_outputs()
     given = payload["endpoint"]
     endpoint = Endpoint(
-        given["urls"][0], SecretStr(given["api_key"]), given["model"], replicas=tuple(given["urls"][1:])
+        given["urls"][0],
+        SecretStr(os.environ.get(_KEY_ENV, "")),
+        given["model"],
+        replicas=tuple(given["urls"][1:]),
     )
 
     class Relayed:
