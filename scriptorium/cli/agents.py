@@ -19,7 +19,7 @@ from ..memory import open_store
 from ..serving import Endpoint, ModelClient
 from ..specfile import SpecError
 from ..tools import ToolContext, default_registry
-from ._common import ask, console, endpoint_for, load_catalog, settings_from
+from ._common import ask, console, endpoint_for, project_of, settings_from
 
 agents_app = typer.Typer(help="List, show, validate, create and try agents.", no_args_is_help=True)
 
@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _catalog(settings: Settings) -> AgentCatalog:
-    return load_catalog(settings, default_registry(), default_outputs())
+    return project_of(settings).catalog
 
 
 @agents_app.command("list")

@@ -11,15 +11,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..agents import default_outputs
 from ..agents.engine import ENGINES, check_engine
 from ..config import Settings
 from ..errors import ConfigError
-from ..serving import ModelClient
-from ..tools import default_registry
-from ..workflows import find_workflow, load_workflow
-from ..workflows.batch import Executor, LocalExecutor, TaskOutcome, load_tasks, read_manifest, run_batch
-from ._common import console, endpoint_for, load_catalog, project_memory, settings_from, telemetry
+from ..workflows.batch import Executor, LocalExecutor, TaskOutcome, load_tasks, read_manifest
+from ._common import connect, console, open_project
 
 
 def register(app: typer.Typer) -> None:
@@ -53,63 +49,53 @@ def batch(
 ) -> None:
     """Run a workflow once per task; a failed task is recorded and the others go on."""
     check_engine(engine)
-    settings = settings_from(ctx)
-    tools, outputs = default_registry(), default_outputs()
-    catalog = load_catalog(settings, tools, outputs)
+    project = open_project(ctx)
+    settings = project.settings
     if resume is not None:
         workflow_path, tasks = read_manifest(resume)
-        loaded = load_workflow(workflow_path, catalog=catalog, tools=tools, outputs=outputs)
+        loaded = project.workflow(workflow_path)
         batch_dir = resume
     else:
         if tasks_file is None:
             raise ConfigError("give a task file (or --resume BATCH_DIR)")
-        loaded = load_workflow(
-            find_workflow(workflow, settings.project_dir), catalog=catalog, tools=tools, outputs=outputs
-        )
+        loaded = project.workflow(workflow)
         tasks = load_tasks(tasks_file, loaded.spec)  # every problem, before anything starts
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         batch_dir = (batches_dir or settings.project_dir / "batches") / f"{stamp}-{loaded.spec.name}"
         batch_dir.mkdir(parents=True)
     runner = _executor(settings, executor, ray_address)
-    endpoint = endpoint_for(settings)
+    endpoint = connect(project)
     console.print(
         f"[dim]{len(tasks)} tasks, model {endpoint.model} at {endpoint.base_url}; folder {batch_dir}[/]"
     )
+    if corpus:
+        console.print(f"[dim]memory: {project.ingest(corpus).summary()}[/]")
 
     async def go() -> list[TaskOutcome]:
-        async with project_memory(settings, corpus) as store:
-            progress = Progress(
-                TextColumn("[bold]tasks"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
+        progress = Progress(
+            TextColumn("[bold]tasks"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        with progress:
+            bar = progress.add_task("tasks", total=len(tasks))
+
+            def done(outcome: TaskOutcome) -> None:
+                progress.advance(bar)
+                if outcome.status != "succeeded":
+                    progress.console.print(f"[red]✗[/] {outcome.id}: {outcome.error}", soft_wrap=True)
+
+            return await project.batch(
+                loaded,
+                tasks,
+                batch_dir,
+                concurrency=concurrency,
+                on_task=done,
+                engine=engine,
+                executor=runner,
             )
-            with progress:
-                bar = progress.add_task("tasks", total=len(tasks))
-
-                def done(outcome: TaskOutcome) -> None:
-                    progress.advance(bar)
-                    if outcome.status != "succeeded":
-                        progress.console.print(f"[red]✗[/] {outcome.id}: {outcome.error}", soft_wrap=True)
-
-                async with ModelClient(endpoint, settings.client) as client:
-                    with telemetry(settings) as exporters:
-                        return await run_batch(
-                            loaded,
-                            tasks,
-                            batch_dir,
-                            client=client,
-                            catalog=catalog,
-                            tools=tools,
-                            outputs=outputs,
-                            memory=store,
-                            concurrency=concurrency,
-                            on_task=done,
-                            sinks=exporters,
-                            engine=engine,
-                            executor=runner,
-                        )
 
     try:
         outcomes = asyncio.run(go())

@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from ..agents import default_outputs
-from ..tools import default_registry
-from ..workflows import find_workflow, load_workflow
+from ..project import Project
 from ..workflows.crewai_project import Translation, export_crewai, import_crewai
-from ._common import console, load_catalog, settings_from
+from ._common import console, open_project, settings_from
 
 import_app = typer.Typer(help="Bring agents and workflows in from another framework.", no_args_is_help=True)
 export_app = typer.Typer(
@@ -38,9 +36,7 @@ def import_crewai_cmd(
     translation = import_crewai(project, dest, name=name, force=force)
     _report(translation)
     workflow = translation.files[-1]
-    tools, outputs = default_registry(), default_outputs()
-    settings = settings.model_copy(update={"project_dir": dest})
-    load_workflow(workflow, catalog=load_catalog(settings, tools, outputs), tools=tools, outputs=outputs)
+    Project(settings.model_copy(update={"project_dir": dest})).workflow(workflow)
     console.print(f"[green]valid[/]; run it with: scriptorium run {workflow} --input NAME=VALUE …")
 
 
@@ -52,13 +48,8 @@ def export_crewai_cmd(
     force: Annotated[bool, typer.Option(help="Overwrite files of the same name.")] = False,
 ) -> None:
     """Write config/agents.yaml, config/tasks.yaml and crew.py for a workflow's agent steps."""
-    settings = settings_from(ctx)
-    tools, outputs = default_registry(), default_outputs()
-    catalog = load_catalog(settings, tools, outputs)
-    loaded = load_workflow(
-        find_workflow(workflow, settings.project_dir), catalog=catalog, tools=tools, outputs=outputs
-    )
-    _report(export_crewai(loaded, catalog, to, force=force))
+    project = open_project(ctx)
+    _report(export_crewai(project.workflow(workflow), project.catalog, to, force=force))
 
 
 def _report(translation: Translation) -> None:

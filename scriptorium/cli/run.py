@@ -11,25 +11,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..agents import AgentCatalog, OutputRegistry, default_outputs
 from ..agents.engine import ENGINES, check_engine
-from ..config import Settings
 from ..errors import ConfigError
-from ..events import Event, EventSink, StepFailed, StepFinished
-from ..serving import Endpoint, ModelClient
-from ..tools import ToolRegistry, default_registry
+from ..events import Event, StepFailed, StepFinished
 from ..workflows import (
-    LoadedWorkflow,
     RunOutcome,
-    find_workflow,
-    load_workflow,
     new_run_dir,
     resolve_inputs,
-    run_workflow,
 )
 from ..workflows.checkpoint import Checkpoint
 from ..workflows.inputs import parse_cli_value
-from ._common import console, endpoint_for, load_catalog, project_memory, settings_from, telemetry
+from ._common import connect, console, open_project
 
 
 def register(app: typer.Typer) -> None:
@@ -78,14 +70,12 @@ def run(
 ) -> None:
     """Run a workflow; by default the paper-writing assistant (`--topic` required)."""
     check_engine(engine)
-    settings = settings_from(ctx)
-    tools, outputs = default_registry(), default_outputs()
-    catalog = load_catalog(settings, tools, outputs)
+    project = open_project(ctx)
+    settings = project.settings
     if resume is not None:
-        workflow_path = _recorded_workflow(resume)
+        loaded = project.workflow(_recorded_workflow(resume))
     else:
-        workflow_path = find_workflow(workflow, settings.project_dir)
-    loaded = load_workflow(workflow_path, catalog=catalog, tools=tools, outputs=outputs)
+        loaded = project.workflow(workflow)
     given: dict[str, Any] = {}
     if resume is None:
         for name, value in (("topic", topic), ("sections", sections), ("web", web)):
@@ -97,24 +87,14 @@ def run(
                 raise ConfigError(f"--input takes name=value, got '{item}'")
             given[name.strip()] = parse_cli_value(loaded.spec, name.strip(), text)
         resolve_inputs(loaded.spec, given)  # every input problem, before anything starts
-    endpoint = endpoint_for(settings)
+    endpoint = connect(project)
     console.print(f"[dim]model {endpoint.model} at {endpoint.base_url}[/]")
+    if corpus:
+        console.print(f"[dim]memory: {project.ingest(corpus).summary()}[/]")
     run_dir = resume or new_run_dir(runs_dir or settings.project_dir / "runs", loaded.spec.name)
     console.print(f"run folder: {run_dir}")
     start = partial(
-        _run,
-        settings,
-        loaded,
-        run_dir,
-        endpoint,
-        catalog,
-        tools,
-        outputs,
-        given,
-        corpus,
-        resume,
-        force,
-        engine,
+        project.run, loaded, given, run_dir=run_dir, resume=resume is not None, force=force, engine=engine
     )
     try:
         outcome = _run_in_tui(start, run_dir) if tui else asyncio.run(start(sinks=[_Progress()]))
@@ -139,42 +119,6 @@ def run(
         raise typer.Exit(1)
     if not settings.endpoint_urls:
         console.print("[dim]the model server keeps running; `scriptorium serve --stop` stops it[/]")
-
-
-async def _run(
-    settings: Settings,
-    loaded: LoadedWorkflow,
-    run_dir: Path,
-    endpoint: Endpoint,
-    catalog: AgentCatalog,
-    tools: ToolRegistry,
-    outputs: OutputRegistry,
-    given: dict[str, Any],
-    corpus: list[Path] | None,
-    resume: Path | None,
-    force: bool,
-    engine: str | None,
-    sinks: list[EventSink],
-) -> RunOutcome:
-    async with (
-        project_memory(settings, corpus) as store,
-        ModelClient(endpoint, settings.client) as client,
-    ):
-        with telemetry(settings) as exporters:
-            return await run_workflow(
-                loaded,
-                run_dir,
-                client=client,
-                catalog=catalog,
-                tools=tools,
-                outputs=outputs,
-                memory=store,
-                inputs=given,
-                resume=resume is not None,
-                force=force,
-                sinks=[*sinks, *exporters],
-                engine=engine,
-            )
 
 
 def _run_in_tui(start: Callable[..., Awaitable[RunOutcome]], run_dir: Path) -> RunOutcome | None:

