@@ -211,7 +211,7 @@ _OPEN_ENDINGS = frozenset(
 
 
 _LEAD_IN = re.compile(
-    r"^(?:[\s{}\[\]():;,.*#>|/'`-]*"
+    r"^(?:[\s{}\[\]():;,.*#>|/'`_-]*"
     r"(?:[{\[(<][^}\])>]{0,30}[}\])>]\s*:?"
     r"|(?:sentence|answer|restatement|rewrite|output)\s*(?:[}\])>]+\s*:?|:)))+",
     re.I,
@@ -234,7 +234,7 @@ def first_sentence(text: str, limit: int = RESTATEMENT_LIMIT) -> str:
     # Stray JSON or list punctuation, a bracketed tag or a label before the first word ("} In
     # 1849 ...", "{sentence}: After ...", "Answer: ...") is not the sentence.
     flat = " ".join(strip_markers(text).replace('"', "").split())
-    flat = _LEAD_IN.sub("", flat).lstrip("{}[]():;,.-*#>|/\\'` ")
+    flat = _LEAD_IN.sub("", flat).lstrip("{}[]():;,.-_*#>|/\\'` ")
     if re.match(r"[a-z]+\b(?![\w'-])", flat):  # "the expeditions began ...", not "p53 is ..." or "iPhone"
         flat = flat[0].upper() + flat[1:]
     sentences = split_sentences(flat)

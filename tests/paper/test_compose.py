@@ -180,7 +180,7 @@ def test_an_answer_that_stops_without_a_full_stop_is_finished_only_when_it_ends_
 
 def test_a_template_label_or_stray_quote_before_the_sentence_is_not_part_of_it() -> None:
     sentence = "Glassmaking moved to Murano in 1291."
-    for label in ("sentence}: ", "sentence}} ", "'", "{sentence}: "):
+    for label in ("sentence}: ", "sentence}} ", "'", "{sentence}: ", "_ "):
         assert first_sentence(label + sentence) == sentence
     assert first_sentence("the glassmakers moved there.") == "The glassmakers moved there."
     assert first_sentence("p53 is defective in those cells.") == "p53 is defective in those cells."
