@@ -1,8 +1,21 @@
 """Every failure Scriptorium reports on purpose, as one tree.
 
 ```
-ScriptoriumError
-├── ConfigError                      a setting or scriptorium.toml is wrong
+ScriptoriumError                     exit 1: the work failed
+├── ConfigError                      exit 2: a setting, scriptorium.toml or an input is wrong
+│   ├── InputError                   workflows.inputs: a workflow input is missing or invalid
+│   ├── ResumeRefused                workflows.session: the run's workflow or agents changed since
+│   ├── UnknownAgent                 agents.loader: no agent of that name
+│   ├── ModelNotServed               agents.engine: an agent names a model the endpoint lacks
+│   └── RayUnavailable               workflows.ray_executor: the cluster or its workers are unfit
+├── SpecError, SpecErrors            exit 2, specfile: YAML problems with file:line:column and field
+├── TemplateError                    workflows.templates: a template does not render
+├── StepError                        workflows.runner: a step failed (its path; the cause chained)
+├── AgentRunError                    agents.engine: an agent could not finish its task
+├── NoEvidenceError                  paper.plan: memory holds nothing on the topic
+├── EvaluationError                  evaluation.paper: a run folder cannot be evaluated
+├── JudgeError                       evaluation.judge: the judge model failed
+├── SchemaDataError                  testing.schema_data: no value can satisfy the schema
 ├── ToolError                        a tool could not be used as asked (the model may read these)
 │   ├── UnknownTool                  no tool of that name is registered
 │   ├── ToolNotAllowed               the tool exists but is not in the agent's allowlist
@@ -10,30 +23,36 @@ ScriptoriumError
 │   ├── ToolTimeout                  the call ran past its time limit
 │   ├── ToolUnavailable              the service behind it is out of reach (offline, rate-limited)
 │   └── PathRefused                  a file path points outside the run folder
-├── MemoryStoreError                 the vector memory cannot be opened or used
+├── MemoryStoreError                 exit 4: the vector memory cannot be opened or used
 │   ├── StoreLocked                  another process owns the store
-│   └── EmbeddingMismatch            the collection was built with another embedding model
-└── ServingError
-    ├── ModelPreparationError        the bundled model could not be found or converted
-    ├── ServerStartError             the managed vLLM server did not come up (carries its log tail)
-    ├── ServerNotRunning             --status/--stop found no managed server
-    ├── StructuredOutputError        the model's answer did not validate (carries the raw text)
-    └── EndpointError                a request to an OpenAI-compatible endpoint failed (carries the URL)
-        ├── EndpointUnreachable      connection refused or timed out, after retries
-        ├── AuthenticationFailed     401/403: wrong API key
-        ├── ContextLengthExceeded    400: the prompt does not fit the model's context (never retried)
-        ├── RequestRejected          any other 4xx
-        └── ServerOverloaded         429/5xx still failing after retries
+│   ├── EmbeddingMismatch            the collection was built with another embedding model
+│   └── UnreadableFile               memory.loaders: a file has no text to give (ingest skips it)
+├── ServingError                     exit 3: the model, its server or its endpoint
+│   ├── ModelPreparationError        the bundled model could not be found or converted
+│   ├── ServerStartError             the managed vLLM server did not come up (carries its log tail)
+│   ├── ServerNotRunning             --stop found no managed server
+│   ├── StructuredOutputError        the model's answer did not validate (carries the raw text)
+│   └── EndpointError                a request to an OpenAI-compatible endpoint failed (the URL)
+│       ├── EndpointUnreachable      connection refused or timed out, after retries
+│       ├── AuthenticationFailed     401/403: wrong API key
+│       ├── ContextLengthExceeded    400: the prompt does not fit the model's context
+│       ├── RequestRejected          any other 4xx
+│       └── ServerOverloaded         429/5xx still failing after retries
 └── FineTuneError                    training data, a training run or the model registry
     ├── TrainingDataError            no usable rows (the skipped ones are reported with line numbers)
     ├── UnknownModel                 a base or fine-tune name that is neither bundled nor registered
     └── NotEnoughMemory              training would not fit in the memory this machine has
 ```
 
-Each message says what to do next. Only the CLI turns these into exit codes.
+Errors defined in another module are named with it; all of them are importable from there. Each
+message says what to do next. Only the CLI turns these into exit codes, `exit_code` of the class
+(0 success, 1 the work failed, 2 bad input, 3 the model server or endpoint, 4 the memory store,
+130 interrupted); a raised error keeps the one it came from as `__cause__`.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 __all__ = [
     "AuthenticationFailed",
@@ -72,6 +91,8 @@ class ScriptoriumError(Exception):
     """Root of every error Scriptorium raises deliberately."""
 
     hint: str | None = None
+    exit_code: ClassVar[int] = 1
+    """What the CLI exits with (see the module's docstring)."""
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -85,6 +106,8 @@ class ScriptoriumError(Exception):
 
 class ConfigError(ScriptoriumError):
     """A setting, environment variable or `scriptorium.toml` entry is invalid."""
+
+    exit_code = 2
 
 
 class ToolError(ScriptoriumError):
@@ -118,6 +141,8 @@ class PathRefused(ToolError):
 class MemoryStoreError(ScriptoriumError):
     """The vector memory cannot be opened or used."""
 
+    exit_code = 4
+
 
 class StoreLocked(MemoryStoreError):
     """Another process owns the memory store (Chroma is not safe for concurrent writer processes)."""
@@ -129,6 +154,8 @@ class EmbeddingMismatch(MemoryStoreError):
 
 class ServingError(ScriptoriumError):
     """Anything about preparing, running or calling the model."""
+
+    exit_code = 3
 
 
 class ModelPreparationError(ServingError):

@@ -29,6 +29,8 @@ _PLAIN_COLLECTIONS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 class SpecError(ScriptoriumError):
     """One problem in a spec file, at a place in it."""
 
+    exit_code = 2
+
     def __init__(
         self,
         file: Path | str,
@@ -50,6 +52,8 @@ class SpecError(ScriptoriumError):
 
 class SpecErrors(ScriptoriumError):
     """Several problems, all reported at once (so a user fixes them in one pass)."""
+
+    exit_code = 2
 
     def __init__(self, errors: list[SpecError]) -> None:
         super().__init__("\n".join(str(e) for e in errors))

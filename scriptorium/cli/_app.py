@@ -32,14 +32,15 @@ err_console = Console(stderr=True)
 
 
 class _Group(TyperGroup):
-    """Renders a `ScriptoriumError` as its message and hint, exit code 1, no traceback."""
+    """Renders a `ScriptoriumError` as its message and hint, no traceback; exits with the error's
+    `exit_code` (1 the work failed, 2 bad input, 3 the model server, 4 the memory store)."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except ScriptoriumError as exc:
             err_console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
-            raise typer.Exit(1) from exc
+            raise typer.Exit(exc.exit_code) from exc
 
 
 app = typer.Typer(

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from ..config import Settings
+from ..errors import ServerNotRunning
 from ..serving.server import ManagedServer, replica_servers
 from ..serving.state import ServerState, read_state
 from ._common import console, settings_from
@@ -71,7 +72,7 @@ def serve(
         found = [state for s in replica_servers(settings) if (state := s.running()) is not None]
         if not found:
             console.print(f"no managed server is running (state dir {settings.state_dir})")
-            raise typer.Exit(1)
+            raise typer.Exit(ServerNotRunning.exit_code)
         for state in found:
             console.print(_describe(state, settings.config_dir))
         return

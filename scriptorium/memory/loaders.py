@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+from ..errors import MemoryStoreError
+
 __all__ = ["SUPPORTED_SUFFIXES", "Document", "UnreadableFile", "load_document"]
 
 SUPPORTED_SUFFIXES = {".md", ".markdown", ".txt", ".text", ".html", ".htm", ".pdf"}
 
 
-class UnreadableFile(Exception):
-    """A file that cannot be turned into text (not a ScriptoriumError: ingestion handles it)."""
+class UnreadableFile(MemoryStoreError):
+    """A file that cannot be turned into text (ingestion reports and skips it)."""
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,12 @@ RunStatus = Literal["succeeded", "failed", "cancelled", "limit_reached"]
 class StepError(ScriptoriumError):
     """A step failed; `path` says which (e.g. `draft[2].r1.write`)."""
 
-    def __init__(self, path: str, message: str) -> None:
+    def __init__(self, path: str, message: str, *, cause: BaseException | None = None) -> None:
         super().__init__(f"step '{path}' failed: {message}")
         self.path = path
         self.reason = message
+        if cause is not None:  # kept for whoever reads the traceback or `__cause__`
+            self.__cause__ = cause
 
 
 @dataclass
@@ -141,7 +143,9 @@ class WorkflowRunner:
                 context["steps"][sid] = {"output": output}
                 finished[sid].set_result(None)
             except BaseException as exc:
-                finished[sid].set_exception(exc if isinstance(exc, StepError) else StepError(sid, str(exc)))
+                finished[sid].set_exception(
+                    exc if isinstance(exc, StepError) else StepError(sid, str(exc), cause=exc)
+                )
                 raise
 
         tasks = [asyncio.create_task(run_one(sid), name=f"step:{sid}") for sid in steps]
@@ -155,7 +159,7 @@ class WorkflowRunner:
                 raise failure
         if failures:
             first = next((f for f in failures if isinstance(f, StepError) and f.path in steps), failures[0])
-            raise first if isinstance(first, StepError) else StepError("?", str(first))
+            raise first if isinstance(first, StepError) else StepError("?", str(first), cause=first)
 
     async def _execute(
         self, path: str, step: StepSpec, context: Mapping[str, Any], state: _RunState, parent: str | None

@@ -116,7 +116,7 @@ def test_cli_new_writes_a_template_that_validates(tmp_path: Path) -> None:
     listed = runner.invoke(app, ["agents", "list"])
     assert "analyst" in listed.output and "planner" in listed.output
     again = runner.invoke(app, ["agents", "new", "analyst"])
-    assert again.exit_code == 1 and "already exists" in again.output
+    assert again.exit_code == 2 and "already exists" in again.output
 
 
 def test_settings_assign_fine_tunes_to_agents_without_a_model_of_their_own() -> None:

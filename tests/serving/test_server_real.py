@@ -137,6 +137,6 @@ def test_stop_removes_the_state_and_the_processes(managed_server: ServerState, s
     assert not _group_alive(managed_server.pid)
     assert not is_healthy(managed_server.base_url, managed_server.api_key)
     status = runner.invoke(app, ["serve", "--status"])
-    assert status.exit_code == 1
+    assert status.exit_code == 3  # the model server is not there
     again = runner.invoke(app, ["serve", "--stop"])
-    assert again.exit_code == 1 and "no managed server" in again.output
+    assert again.exit_code == 3 and "no managed server" in again.output

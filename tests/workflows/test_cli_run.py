@@ -38,7 +38,7 @@ def test_run_paper_then_resume_from_the_cli(
 
 def test_bad_inputs_are_reported_before_anything_starts(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["run", "paper", "--sections", "9", "-i", "topik=x"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input
     assert "missing required input 'topic'" in result.output
     assert "did you mean 'topic'" in result.output
     assert not (tmp_path / "runs").exists()

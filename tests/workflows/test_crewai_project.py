@@ -135,6 +135,6 @@ def test_an_unknown_engine_is_refused_before_anything_starts(tmp_path: Path) -> 
     from scriptorium.cli import app
 
     result = CliRunner().invoke(app, ["run", "paper", "--topic", "x", "--engine", "langgraph"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "unknown engine 'langgraph'" in result.output and "autogen, crewai" in result.output
     assert not (tmp_path / "runs").exists()
