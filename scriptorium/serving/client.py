@@ -4,46 +4,47 @@ It adds what vLLM leaves to us: a cap on requests in flight (vLLM queues without
 answers 429 on overload), retries with jittered exponential backoff on connection errors, 429 and 5xx
 (never on other 4xx), typed errors that name the URL, JSON-schema structured outputs validated into
 pydantic models, streaming with usage, and per-caller token and latency accounting.
+
+Its parts, each its own module: the types that go in and out (`messages`), replicas and the cap on
+requests in flight (`replicas`), failures as typed errors and the backoff (`failures`), structured
+output (`schemas`, `structured`), and the usage ledger (`usage`). This module is the transport that
+ties them: one request, retried, on a replica, streamed into the trace when one listens.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import random
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
-import jsonschema
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel
 
 from ..config import ClientSettings
-from ..errors import (
-    AuthenticationFailed,
-    ContextLengthExceeded,
-    EndpointError,
-    EndpointUnreachable,
-    RequestRejected,
-    ServerOverloaded,
-    StructuredOutputError,
-)
+from ..errors import EndpointError, EndpointUnreachable, ServerOverloaded
 from ..events import ModelFailed, ModelRequest, ModelResponse, TokenDelta, active_bus
 from ..events.models import TRACE_TEXT_LIMIT
+from .failures import backoff, translate
+from .messages import ChatMessage, ChatResult, Endpoint, ServedModel, Structured, TextDelta, ToolCallRequest
 from .replicas import Replica, ReplicaPool
+from .schemas import (
+    json_schema_format,
+    plain_strings,
+    schema_max_chars,
+    strict_schema,
+)
+from .structured import StructuredCalls
 from .usage import UsageLedger
 
 if TYPE_CHECKING:
     from .probe import CapabilityProfile
 
-__all__ = [
+__all__ = [  # the types and schema helpers are re-exported: this is where callers look for them
     "ChatMessage",
     "ChatResult",
     "Endpoint",
@@ -52,85 +53,23 @@ __all__ = [
     "Structured",
     "TextDelta",
     "ToolCallRequest",
+    "json_schema_format",
+    "plain_strings",
+    "schema_max_chars",
+    "strict_schema",
 ]
 
 log = logging.getLogger(__name__)
 
-ChatMessage = Mapping[str, Any]
 OutputT = TypeVar("OutputT", bound=BaseModel)
 ValueT = TypeVar("ValueT")
 
 _DELTA_EVERY_S = 0.1
-_CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+) tokens")
-_PROMPT_TOKENS = re.compile(r"(\d+) input tokens")
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """Where requests go. The key is a `SecretStr` so no repr or log line can show it."""
-
-    base_url: str
-    """Up to and including `/v1`."""
-    api_key: SecretStr
-    model: str
-    """Model name sent with each request unless the call names another (e.g. a LoRA adapter)."""
-    replicas: tuple[str, ...] = ()
-    """More servers of the same model (each up to and including `/v1`); requests are spread over
-    `base_url` and these by fewest in flight."""
-
-    @property
-    def urls(self) -> tuple[str, ...]:
-        return (self.base_url, *self.replicas)
-
-
-@dataclass(frozen=True)
-class ToolCallRequest:
-    """A native tool call the model asked for (only from endpoints whose tool calling works)."""
-
-    id: str
-    name: str
-    arguments: str
-    """As the model wrote it: normally a JSON object, but not guaranteed."""
-
-
-@dataclass(frozen=True)
-class ServedModel:
-    id: str
-    max_model_len: int | None
-
-
-@dataclass(frozen=True)
-class ChatResult:
-    """One completed chat request."""
-
-    text: str
-    finish_reason: str | None
-    model: str
-    prompt_tokens: int
-    completion_tokens: int
-    latency_s: float
-    tool_calls: tuple[ToolCallRequest, ...] = ()
-    alternatives: tuple[str, ...] = ()
-    """The other answers when several were asked for (`n`)."""
-
-
-@dataclass(frozen=True)
-class Structured(Generic[OutputT]):
-    """A reply validated against the requested pydantic model, with the request it came from."""
-
-    value: OutputT
-    result: ChatResult
-
-
-@dataclass(frozen=True)
-class TextDelta:
-    """A piece of streamed text."""
-
-    text: str
-
-
-class ModelClient:
-    """Async client for one endpoint. Use as `async with ModelClient(...) as client:`."""
+class ModelClient(StructuredCalls):
+    """Async client for one endpoint. Use as `async with ModelClient(...) as client:`. Its
+    structured-output calls (`structured`, `samples`, `structured_json`) are `StructuredCalls`'."""
 
     def __init__(
         self,
@@ -282,163 +221,6 @@ class ModelClient:
                     return
             await self._before_retry(failure, attempt, caller, request_id, replica.url)
             attempt += 1
-
-    async def structured(
-        self,
-        messages: Sequence[ChatMessage],
-        output: type[OutputT],
-        *,
-        caller: str = "default",
-        model: str | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        repair: bool = True,
-        extra_body: Mapping[str, Any] | None = None,
-    ) -> Structured[OutputT]:
-        """Ask for JSON matching `output`'s schema (guided decoding) and validate it.
-
-        A reply that still fails validation (typically cut off by `max_tokens`) gets one repair
-        request that shows the model its error; a second failure raises `StructuredOutputError`
-        carrying the raw text.
-        """
-        value, result = await self._validated(
-            messages,
-            json_schema_format(output),
-            output.__name__,
-            lambda text: output.model_validate_json(text),
-            caller=caller,
-            model=model,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            repair=repair,
-            extra_body=extra_body,
-        )
-        return Structured(value, result)
-
-    async def samples(
-        self,
-        messages: Sequence[ChatMessage],
-        output: type[OutputT],
-        n: int,
-        *,
-        caller: str = "default",
-        model: str | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-    ) -> tuple[list[OutputT], ChatResult]:
-        """`n` answers matching `output` from one request (the prompt is read once); the ones that
-        validate, in order. None validating raises `StructuredOutputError` with the first."""
-        response_format = json_schema_format(output)
-        max_tokens = _room_for_answer(response_format, max_tokens, caller)
-        result = await self.chat(
-            messages,
-            caller=caller,
-            model=model,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            response_format=response_format,
-            extra_body={**(extra_body or {}), "n": n},
-        )
-        values = []
-        for text in (result.text, *result.alternatives):
-            try:
-                values.append(output.model_validate_json(text))
-            except (ValidationError, ValueError):
-                continue
-        if not values:
-            raise StructuredOutputError(
-                f"none of the {n} replies validates as {output.__name__}", raw=result.text
-            )
-        return values, result
-
-    async def structured_json(
-        self,
-        messages: Sequence[ChatMessage],
-        schema: Mapping[str, Any],
-        *,
-        name: str = "output",
-        caller: str = "default",
-        model: str | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        repair: bool = True,
-        extra_body: Mapping[str, Any] | None = None,
-    ) -> tuple[Any, ChatResult]:
-        """Like `structured`, for a plain JSON schema: returns the parsed, schema-valid value."""
-        validator = jsonschema.Draft202012Validator(dict(schema))
-
-        def parse(text: str) -> Any:
-            value = json.loads(text)
-            validator.validate(value)
-            return value
-
-        response_format = {
-            "type": "json_schema",
-            "json_schema": {"name": name, "schema": strict_schema(dict(schema))},
-        }
-        return await self._validated(
-            messages,
-            response_format,
-            name,
-            parse,
-            caller=caller,
-            model=model,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            repair=repair,
-            extra_body=extra_body,
-        )
-
-    async def _validated(
-        self,
-        messages: Sequence[ChatMessage],
-        response_format: Mapping[str, Any],
-        name: str,
-        parse: Callable[[str], ValueT],
-        *,
-        caller: str,
-        model: str | None,
-        temperature: float | None,
-        max_tokens: int | None,
-        repair: bool,
-        extra_body: Mapping[str, Any] | None = None,
-    ) -> tuple[ValueT, ChatResult]:
-        max_tokens = _room_for_answer(response_format, max_tokens, caller)
-        conversation = list(messages)
-        for round_ in range(2 if repair else 1):
-            result = await self._complete(
-                conversation,
-                caller=caller,
-                model=model,
-                temperature=temperature,
-                max_tokens=max_tokens,
-                response_format=response_format,
-                extra_body=extra_body,
-            )
-            try:
-                return parse(result.text), result
-            except (ValidationError, ValueError, jsonschema.ValidationError) as exc:
-                problem = _problem(exc)
-                log.warning("%s: reply does not validate as %s (round %d): %s", caller, name, round_, problem)
-                if result.finish_reason == "length" and max_tokens is not None:
-                    # Cut off, not wrong: showing the model its runaway text only invites more of it.
-                    # Ask again, with room for a longer answer.
-                    max_tokens *= 2
-                    continue
-                conversation += [
-                    {"role": "assistant", "content": result.text},
-                    {
-                        "role": "user",
-                        "content": f"That reply is not valid JSON for the schema ({problem}). "
-                        "Reply with the complete JSON object only.",
-                    },
-                ]
-        raise StructuredOutputError(
-            f"the model's reply does not validate as {name}: {problem}",
-            raw=result.text,
-            hint=f"raise max_tokens if the reply was cut off (finish_reason was {result.finish_reason!r})",
-        )
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -620,48 +402,14 @@ class ModelClient:
         await self._sleep(delay)
 
     def _backoff(self, attempt: int, failure: openai.APIError) -> float:
-        cap = min(self.settings.backoff_max, self.settings.backoff_base * 2**attempt)
-        retry_after = _retry_after(failure)
-        if retry_after is not None:
-            return min(self.settings.backoff_max, retry_after)
-        return random.uniform(cap / 2, cap)  # "equal jitter": never hammer, never stall
+        return backoff(attempt, failure, self.settings.backoff_base, self.settings.backoff_max)
 
     def _failed(self, replica: Replica, exc: openai.APIError) -> None:
         if isinstance(exc, openai.APIConnectionError):  # timeouts included
             self._pool.failed(replica)
 
     def _translate(self, exc: openai.APIError, url: str | None = None) -> EndpointError:
-        url = url or self.endpoint.base_url
-        others = [u for u in self.endpoint.urls if u != url]
-        also = f" (nor its replicas {', '.join(others)} in time)" if others else ""
-        if isinstance(exc, openai.APITimeoutError):
-            return EndpointUnreachable(f"{url} did not answer in time{also}", url=url)
-        if isinstance(exc, openai.APIConnectionError):
-            also = f"; replicas {', '.join(others)} were tried too" if others else ""
-            return EndpointUnreachable(f"cannot connect to {url}{also}", url=url)
-        status = getattr(exc, "status_code", None)
-        detail = _detail(exc)
-        if status in (401, 403):
-            return AuthenticationFailed(f"{url} refused the API key ({status})", url=url, status=status)
-        if status == 429 or (status is not None and status >= 500):
-            return ServerOverloaded(f"{url} answered {status}: {detail}", url=url, status=status)
-        if status == 400 and (limit := _CONTEXT_LIMIT.search(detail)):
-            prompt = _PROMPT_TOKENS.search(detail)
-            return ContextLengthExceeded(
-                f"the prompt does not fit the model's context of {limit.group(1)} tokens at {url}"
-                + (f" (it has {prompt.group(1)} tokens)" if prompt else ""),
-                url=url,
-                limit=int(limit.group(1)),
-                prompt_tokens=int(prompt.group(1)) if prompt else None,
-            )
-        if status == 404:
-            return RequestRejected(
-                f"{url} answered 404: {detail}",
-                url=url,
-                status=status,
-                hint="check SCRIPTORIUM_MODEL against `GET /v1/models` of that server",
-            )
-        return RequestRejected(f"{url} answered {status}: {detail}", url=url, status=status)
+        return translate(exc, url or self.endpoint.base_url, self.endpoint.urls)
 
 
 class _Slot:
@@ -706,147 +454,3 @@ def _trace_request(request: Mapping[str, Any]) -> str | None:
         )
     )
     return request_id
-
-
-def _room_for_answer(response_format: Mapping[str, Any], max_tokens: int | None, caller: str) -> int | None:
-    """`max_tokens` raised to the longest answer the format's schema admits, so guided JSON is
-    never cut off."""
-    schema = response_format.get("json_schema", {}).get("schema")
-    bound = schema_max_chars(schema) if isinstance(schema, Mapping) else None
-    if bound is not None and max_tokens is not None and max_tokens < bound:
-        name = response_format.get("json_schema", {}).get("name", "the answer")
-        log.debug(
-            "%s: max_tokens %d raised to %d, the longest answer %s admits", caller, max_tokens, bound, name
-        )
-        return bound
-    return max_tokens
-
-
-def json_schema_format(output: type[BaseModel]) -> dict[str, Any]:
-    """The `response_format` asking vLLM to guide decoding to `output`'s JSON schema."""
-    return {
-        "type": "json_schema",
-        "json_schema": {
-            "name": output.__name__,
-            "schema": plain_strings(strict_schema(output.model_json_schema())),
-            "strict": True,
-        },
-    }
-
-
-# No control characters, backslashes or double quotes: nothing in a string needs a JSON escape.
-_PLAIN = '^[^\\x00-\\x1f\\x7f\\\\"]*$'
-
-
-def plain_strings(schema: Any) -> Any:
-    """Strings limited to text that needs no JSON escape.
-
-    A degenerate small model can fill a string with `\\u007f` escapes: six characters a token, so the
-    reply overruns any max_tokens the schema's lengths suggest (seen with the reviewer). Our output
-    models carry prose and keys, which never need those characters."""
-    if isinstance(schema, dict):
-        out = {key: plain_strings(value) for key, value in schema.items()}
-        if out.get("type") == "string" and not {"pattern", "enum", "const", "format"} & set(out):
-            out["pattern"] = _PLAIN
-        return out
-    if isinstance(schema, list):
-        return [plain_strings(item) for item in schema]
-    return schema
-
-
-def schema_max_chars(schema: Mapping[str, Any]) -> int | None:
-    """The longest compact JSON text `schema` admits, or None when it is unbounded.
-
-    With guided decoding a token is at least one character, so this also bounds the tokens a
-    reply can need: asking for fewer would cut valid JSON short (a degenerate small model does
-    write one character a token)."""
-    defs = schema.get("$defs", {})
-
-    def size(node: Any, depth: int = 0) -> int | None:
-        if not isinstance(node, dict) or depth > 20:
-            return None
-        if "$ref" in node:
-            return size(defs.get(str(node["$ref"]).removeprefix("#/$defs/"), {}), depth + 1)
-        if "const" in node:
-            return len(json.dumps(node["const"]))
-        if "enum" in node:
-            return max(len(json.dumps(v)) for v in node["enum"])
-        for key in ("anyOf", "oneOf"):
-            if key in node:
-                sizes = [size(option, depth + 1) for option in node[key]]
-                return None if any(s is None for s in sizes) else max(s for s in sizes if s is not None)
-        kind = node.get("type")
-        if kind == "string":
-            return int(node["maxLength"]) + 2 if "maxLength" in node else None
-        if kind in ("integer", "number"):
-            return 24
-        if kind == "boolean":
-            return 5
-        if kind == "null":
-            return 4
-        if kind == "array":
-            item = size(node.get("items", {}), depth + 1)
-            if item is None or "maxItems" not in node:
-                return None
-            return 2 + int(node["maxItems"]) * (item + 1)
-        if kind == "object":
-            total = 2
-            for name, value in node.get("properties", {}).items():
-                inner = size(value, depth + 1)
-                if inner is None:
-                    return None
-                total += len(json.dumps(name)) + 2 + inner
-            return total
-        return None
-
-    return size(schema)
-
-
-def strict_schema(schema: Any) -> Any:
-    """`schema` with `additionalProperties: false` on every object that does not say otherwise.
-
-    JSON Schema allows unknown properties by default, and a guided decoder follows the letter of it:
-    a small model then invents keys until max_tokens (seen: "description_type_type_type…"). Pydantic
-    models that ignore extra fields leave the keyword out, so it is added here, everywhere."""
-    if isinstance(schema, dict):
-        out = {key: strict_schema(value) for key, value in schema.items()}
-        if out.get("type") == "object" and "properties" in out and "additionalProperties" not in out:
-            out["additionalProperties"] = False
-        return out
-    if isinstance(schema, list):
-        return [strict_schema(item) for item in schema]
-    return schema
-
-
-def _detail(exc: openai.APIError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        message = body.get("message") or body.get("error", {})
-        if isinstance(message, dict):
-            message = message.get("message")
-        if isinstance(message, str):
-            return message
-    return exc.message
-
-
-def _retry_after(exc: openai.APIError) -> float | None:
-    response = getattr(exc, "response", None)
-    if response is None:
-        return None
-    value = response.headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _problem(exc: Exception) -> str:
-    """The first validation problem, short enough to show the model."""
-    if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "top level"
-        return f"{where}: {first['msg']}"
-    if isinstance(exc, jsonschema.ValidationError):
-        where = "/".join(str(part) for part in exc.absolute_path) or "top level"
-        return f"{where}: {exc.message[:200]}"
-    return str(exc)[:200]
