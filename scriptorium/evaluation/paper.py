@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ScriptoriumError
 from ..paper.formats import PAPER_FORMAT
+from ..workflows.run_folder import RunFolderError, read_run_summary
 
 __all__ = ["EvaluationError", "PaperData", "load_paper"]
 
@@ -102,6 +103,7 @@ def load_paper(run_dir: Path) -> PaperData:
 
 def _status(run_dir: Path) -> str:
     try:
-        return str(json.loads((run_dir / "summary.json").read_text())["status"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return "unknown (no summary.json)"
+        summary = read_run_summary(run_dir)
+    except RunFolderError as exc:
+        return f"unknown ({exc.message})"
+    return summary.status if summary else "unknown (no summary.json)"

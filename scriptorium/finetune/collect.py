@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..events.models import TRACE_TEXT_LIMIT, LoopEnded, ModelRequest, ModelResponse
 from ..events.trace import read_trace
+from ..workflows.run_folder import RunFolderError, read_run_summary
 from .dataset import ROLES, ChatMessage, TrainingExample
 
 __all__ = ["CollectReport", "collect_runs"]
@@ -158,14 +159,16 @@ def _paper_rows(run: Path, exchanges: list[_Exchange], report: CollectReport) ->
 def collect_runs(paths: Iterable[Path]) -> CollectReport:
     report = CollectReport()
     for run in _run_folders(paths):
-        trace, summary = run / "trace.jsonl", run / "summary.json"
+        trace = run / "trace.jsonl"
         if not trace.is_file():
             report.notes.append(f"{run}: no trace.jsonl; skipped")
             continue
         try:
-            status = json.loads(summary.read_text(encoding="utf-8")).get("status")
-        except (OSError, ValueError):
-            status = None
+            recorded = read_run_summary(run)
+        except RunFolderError as exc:
+            report.notes.append(f"{exc.message}; skipped")
+            continue
+        status = recorded.status if recorded else None
         if status != "succeeded":
             report.notes.append(f"{run}: run status {status or 'unknown'}; only succeeded runs are used")
             continue

@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Markdown, RichLog, Static, Tree
 from textual.widgets.tree import TreeNode
 
+from ..workflows.run_folder import RunFolderError, RunSummary, read_run_summary
 from .sources import EventSource, FollowSource, LiveSource, ReplaySource
 from .state import Entry, RunState, StepNode
 
@@ -215,10 +216,9 @@ class RunView(Screen[None]):
             text = paper.read_text(encoding="utf-8", errors="replace")
         else:
             text = "*no paper: the run ended with status " + self.state.status + "*"
-            summary = self.run_dir / "summary.json"
-            if summary.is_file():
-                outputs = json.loads(summary.read_text()).get("outputs", {})
-                text += "\n\n```json\n" + json.dumps(outputs, indent=2)[:4000] + "\n```"
+            summary = _summary(self.run_dir)
+            if summary is not None:
+                text += "\n\n```json\n" + json.dumps(summary.outputs, indent=2)[:4000] + "\n```"
         self.query_one("#paper", Markdown).update(text)
         self.query_one("#centre-paper", Markdown).update(text)
 
@@ -324,11 +324,11 @@ class BatchView(Screen[None]):
         table = self.query_one("#tasks", DataTable)
         table.add_columns("task", "status", "time", "tokens", "inputs")
         for task_id, inputs in _batch_tasks(self.batch_dir):
-            summary = _read_json(self.batch_dir / "tasks" / task_id / "summary.json")
+            summary = _summary(self.batch_dir / "tasks" / task_id)
             started = (self.batch_dir / "tasks" / task_id / "trace.jsonl").is_file()
-            status = summary.get("status", "running" if started else "pending")
-            tokens = summary.get("prompt_tokens", 0) + summary.get("completion_tokens", 0)
-            time_s = f"{summary['duration_s']:.0f}s" if "duration_s" in summary else ""
+            status = summary.status if summary else ("running" if started else "pending")
+            tokens = summary.prompt_tokens + summary.completion_tokens if summary else 0
+            time_s = f"{summary.duration_s:.0f}s" if summary else ""
             table.add_row(task_id, status, time_s, str(tokens or ""), json.dumps(inputs)[:60], key=task_id)
         table.focus()
 
@@ -351,6 +351,15 @@ class BatchView(Screen[None]):
 def _batch_tasks(batch_dir: Path) -> list[tuple[str, dict[str, Any]]]:
     manifest = _read_json(batch_dir / "manifest.json")
     return [(str(t["id"]), dict(t.get("inputs", {}))) for t in manifest.get("tasks", [])]
+
+
+def _summary(run_dir: Path) -> RunSummary | None:
+    """The run's summary; None while it has none, or when it cannot be read (shown as no summary:
+    the trace is still worth watching)."""
+    try:
+        return read_run_summary(run_dir)
+    except RunFolderError:
+        return None
 
 
 def _read_json(path: Path) -> dict[str, Any]:

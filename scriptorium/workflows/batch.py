@@ -33,6 +33,7 @@ from ..specfile import SpecError, SpecErrors, load_yaml
 from ..tools import ToolRegistry
 from .inputs import InputError, parse_cli_value, resolve_inputs
 from .loader import LoadedWorkflow
+from .run_folder import RunFolderError, RunSummary, read_run_summary
 from .session import run_workflow
 from .spec import WorkflowSpec
 
@@ -272,9 +273,8 @@ async def run_batch(
 
     async def run_one(task: BatchTask) -> TaskOutcome:
         task_dir = batch_dir / "tasks" / task.id
-        summary = task_dir / "summary.json"
-        recorded = _read_summary(summary)
-        if recorded is not None and recorded.get("status") == "succeeded":
+        recorded = _read_summary(task_dir)
+        if recorded is not None and recorded.status == "succeeded":
             outcome = _outcome(task.id, task_dir, recorded)
         else:
             resume = (task_dir / "checkpoint.sqlite").is_file() and (task_dir / "inputs.json").is_file()
@@ -282,7 +282,10 @@ async def run_batch(
             try:
                 async with slots:
                     await executor.run_task(job, task, task_dir, resume)
-                outcome = _outcome(task.id, task_dir, json.loads(summary.read_text()))
+                finished = read_run_summary(task_dir)
+                if finished is None:
+                    raise RunFolderError(f"task {task.id} ended without writing {task_dir / 'summary.json'}")
+                outcome = _outcome(task.id, task_dir, finished)
             except ScriptoriumError as exc:  # a task that could not even start is one failed task
                 outcome = TaskOutcome(task.id, "failed", 0.0, 0, 0, str(task_dir), {}, exc.message)
         if on_task is not None:
@@ -311,13 +314,12 @@ def read_manifest(batch_dir: Path) -> tuple[Path, list[BatchTask]]:
         ) from exc
 
 
-def _read_summary(path: Path) -> dict[str, Any] | None:
+def _read_summary(task_dir: Path) -> RunSummary | None:
     """A task's summary, or None when it has none yet (or an unreadable one: the task runs again)."""
     try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
+        return read_run_summary(task_dir)
+    except RunFolderError:
         return None
-    return value if isinstance(value, dict) else None
 
 
 def _recorded_engine(batch_dir: Path) -> str | None:
@@ -328,14 +330,14 @@ def _recorded_engine(batch_dir: Path) -> str | None:
     return engine if isinstance(engine, str) else None
 
 
-def _outcome(task_id: str, task_dir: Path, summary: dict[str, Any]) -> TaskOutcome:
+def _outcome(task_id: str, task_dir: Path, summary: RunSummary) -> TaskOutcome:
     return TaskOutcome(
         task_id,
-        summary["status"],
-        summary.get("duration_s", 0.0),
-        summary.get("prompt_tokens", 0),
-        summary.get("completion_tokens", 0),
+        summary.status,
+        summary.duration_s,
+        summary.prompt_tokens,
+        summary.completion_tokens,
         str(task_dir),
-        summary.get("outputs", {}),
-        summary.get("error"),
+        summary.outputs,
+        summary.error,
     )

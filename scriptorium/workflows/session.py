@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from ..tools import ToolContext, ToolRegistry
 from .checkpoint import Checkpoint
 from .inputs import resolve_inputs
 from .loader import LoadedWorkflow
+from .run_folder import RunSummary, StepSummary, write_run_summary
 from .runner import WorkflowResult, WorkflowRunner
 
 __all__ = ["ResumeRefused", "RunOutcome", "new_run_dir", "prepare_run", "run_workflow"]
@@ -146,28 +146,26 @@ def prepare_run(
 def _write_summary(
     run_dir: Path, loaded: LoadedWorkflow, engine: str, inputs: dict[str, Any], result: WorkflowResult
 ) -> None:
-    write_json_atomic(
-        run_dir / "summary.json",
-        {
-            "workflow": loaded.spec.name,
-            "engine": engine,
-            "status": result.status,
-            "error": result.error,
-            "inputs": inputs,
-            "outputs": result.outputs,
-            "duration_s": round(result.duration_s, 3),
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
-            "finished_at": time.time(),
-            "steps": {
-                path: {
-                    "status": record.status,
-                    "duration_s": round(record.duration_s, 3),
-                    "prompt_tokens": record.prompt_tokens,
-                    "completion_tokens": record.completion_tokens,
-                    "error": record.error,
-                }
-                for path, record in sorted(result.steps.items())
-            },
-        },
+    steps = {
+        path: StepSummary(
+            status=record.status,
+            duration_s=round(record.duration_s, 3),
+            prompt_tokens=record.prompt_tokens,
+            completion_tokens=record.completion_tokens,
+            error=record.error,
+        )
+        for path, record in sorted(result.steps.items())
+    }
+    summary = RunSummary(
+        workflow=loaded.spec.name,
+        engine=engine,
+        status=result.status,
+        error=result.error,
+        inputs=inputs,
+        outputs=result.outputs,
+        duration_s=round(result.duration_s, 3),
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        steps=steps,
     )
+    write_run_summary(run_dir, summary)

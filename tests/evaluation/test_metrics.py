@@ -167,7 +167,7 @@ def test_unfit_run_folders_get_clear_errors(tmp_path: Path, store_dir: Path, emb
         load_paper(tmp_path / "missing")
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
-    (unfinished / "summary.json").write_text('{"status": "failed"}')
+    (unfinished / "summary.json").write_text('{"workflow": "paper", "status": "failed"}')
     with pytest.raises(EvaluationError, match=r"no finished paper.*failed"):
         load_paper(unfinished)
     old = tmp_path / "old"

@@ -228,7 +228,7 @@ def test_a_damaged_or_newer_registry_is_a_clear_error(tmp_path: Path) -> None:
 def test_collect_turns_the_kept_sentences_of_a_paper_run_into_restater_rows(tmp_path: Path) -> None:
     run = tmp_path / "paper-run"
     (run / "outputs").mkdir(parents=True)
-    (run / "summary.json").write_text(json.dumps({"status": "succeeded"}))
+    (run / "summary.json").write_text(json.dumps({"workflow": "paper", "status": "succeeded"}))
     system = {"role": "system", "content": "You are the Writer. Restate the sentence."}
     evidence = "The fort was built in 1670 at the mouth of the river."
     events = [

@@ -1,0 +1,98 @@
+"""A run folder's `summary.json` as a typed model, and the one reader every consumer uses.
+
+The summary carries a format number. A folder written before the number existed reads as format 0
+(the same fields); one written by a newer Scriptorium is refused with both numbers, never misread.
+A summary that is not JSON or lacks a field is an error naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import ConfigError
+from ..fileio import write_json_atomic
+
+__all__ = [
+    "RUN_FORMAT",
+    "RunFolderError",
+    "RunSummary",
+    "StepSummary",
+    "read_run_summary",
+    "write_run_summary",
+]
+
+RUN_FORMAT = 1
+"""The summary format this version writes and reads (0: written before the number was added)."""
+
+
+class RunFolderError(ConfigError):
+    """A run folder's summary that cannot be read: broken, incomplete, or from a newer version."""
+
+
+class StepSummary(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: str
+    duration_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str | None = None
+
+
+class RunSummary(BaseModel):
+    """What a finished (or failed) run says about itself."""
+
+    model_config = ConfigDict(extra="ignore")  # a later minor addition must not break older readers
+
+    format: int = RUN_FORMAT
+    workflow: str
+    engine: str = "autogen"
+    status: str
+    error: str | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    duration_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finished_at: float = Field(default_factory=time.time)
+    steps: dict[str, StepSummary] = Field(default_factory=dict)
+
+
+def write_run_summary(run_dir: Path, summary: RunSummary) -> None:
+    write_json_atomic(run_dir / "summary.json", summary.model_dump(mode="json"))
+
+
+def read_run_summary(run_dir: Path) -> RunSummary | None:
+    """The run's summary; None when it has none (a run never finished or still going)."""
+    path = run_dir / "summary.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFolderError(f"{path}: cannot be read ({exc})") from exc
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise RunFolderError(
+            f"{path}: not JSON ({exc})", hint="the run can be resumed to write it again"
+        ) from exc
+    if not isinstance(data, dict):
+        raise RunFolderError(f"{path}: not a JSON object")
+    found = data.setdefault("format", 0)
+    if not isinstance(found, int) or found > RUN_FORMAT:
+        raise RunFolderError(
+            f"{path} is in format {found}, written by a newer Scriptorium; this one reads up to {RUN_FORMAT}",
+            hint="upgrade scriptorium to read this run folder",
+        )
+    try:
+        return RunSummary.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise RunFolderError(f"{path}: field '{field}': {first['msg'].lower()}") from exc
