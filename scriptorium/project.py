@@ -69,15 +69,17 @@ class Project:
         *,
         config: Path | None = None,
         model: ModelDouble | None = None,
+        endpoint: Endpoint | None = None,
         **overrides: Any,
     ) -> Project:
         """The project in `folder` (default: the current one): its `scriptorium.toml` if it has
-        one (or a parent has), `config` if given. `overrides` are settings, as CLI flags give them."""
+        one (or a parent has), `config` if given. `overrides` are settings, as CLI flags give them;
+        `model` a double to run without a server, `endpoint` a server to use as it is."""
         if config is None and folder is not None:
             config = find_config_file(Path(folder))
             if config is None:
                 overrides.setdefault("project_dir", Path(folder).resolve())
-        return cls(load_settings(config, **overrides), model=model)
+        return cls(load_settings(config, **overrides), model=model, endpoint=endpoint)
 
     # -- the parts -------------------------------------------------------------------------------
 

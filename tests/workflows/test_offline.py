@@ -130,3 +130,23 @@ async def test_the_paper_workflow_runs_whole_on_the_schema_model(tmp_path: Path)
         assert str(tmp_path) not in path.read_text(), path.name  # no absolute path of this machine
     agents = {c.messages[0]["content"][:40] for c in model.calls}
     assert len(agents) == 2  # the titler and the restater, and nothing else called the model
+
+
+async def test_the_briefing_workflow_answers_each_question_from_its_own_passages(tmp_path: Path) -> None:
+    model = SchemaModel()
+    questions = ["What is LoRA?", "How is vLLM served?"]
+    outcome = await project(tmp_path, model).run(
+        "briefing", {"topic": "fine-tuning small models", "questions": questions}, corpus=[CORPUS]
+    )
+    assert outcome.result.status == "succeeded", outcome.result.error
+    assert outcome.result.outputs["answers"] == 2
+    page = (outcome.run_dir / outcome.result.outputs["page"]).read_text()
+    assert [line for line in page.splitlines() if line.startswith("## ")] == [f"## {q}" for q in questions]
+    for call in model.calls:  # each answer may cite only the passages found for its own question
+        shown = re.findall(r"^\[([^\]]+)\]", call.prompt, re.M)
+        asked = next(q for q in questions if q in call.prompt)
+        assert shown and asked
+        assert all(
+            sorted(json.loads(e)) == sorted(shown)
+            for e in re.findall(r'"enum": (\[[^\]]*\])', json.dumps(call.schema))
+        )

@@ -5,12 +5,14 @@ concurrency, resume, the run folder) is tested on a model double in test_offline
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from scriptorium import Project
 from scriptorium.agents import AgentCatalog, default_outputs
 from scriptorium.config import ClientSettings
 from scriptorium.events import (
@@ -169,6 +171,32 @@ async def test_the_paper_workflow_writes_a_structured_cited_paper_from_untitled_
     paper = (run_dir / "outputs" / "paper.md").read_text()
     assert paper.startswith(f"# {written['title']}\n") and "## References" in paper
     assert all(f"[{r['n']}]" in paper for r in references)
+
+
+async def test_the_briefing_answers_each_question_from_the_passage_it_cites(
+    endpoint: Endpoint, tmp_path: Path, embedder: LocalEmbedder
+) -> None:
+    """The second shipped workflow (YAML only) on the real model: every sentence stays close to the
+    passage it cites (the model answers from it rather than from its own knowledge)."""
+    project = Project.open(tmp_path, endpoint=endpoint)
+    questions = ["What is LoRA?", "How does vLLM serve many requests?"]
+    outcome = await project.run(
+        "briefing", {"topic": "serving and fine-tuning models", "questions": questions}, corpus=[CORPUS]
+    )
+    assert outcome.result.status == "succeeded", outcome.result.error
+    assert outcome.result.outputs["sentences"] == 4  # two passages per question
+    page = (outcome.run_dir / "briefing.md").read_text()
+    cells = re.findall(r"(\S[^\[\]]*?) \[([^\]]+)\]", page)
+    assert len(cells) == 4
+    with MemoryStore(tmp_path / ".scriptorium" / "memory", project.settings.memory_collection) as store:
+        passages = {key: store.get(key) for _, key in cells}
+    closeness = []
+    for sentence, key in cells:
+        hit = passages[key]
+        assert hit is not None, key
+        vectors = embedder.embed([sentence, hit.text])
+        closeness.append(float(vectors[0] @ vectors[1]))
+    assert min(closeness) >= 0.35 and sorted(closeness)[len(closeness) // 2] >= 0.5, closeness
 
 
 async def test_a_paper_without_sources_fails_loudly(
