@@ -83,7 +83,7 @@ async def main(tasks: int, concurrency: int, sections: int) -> dict[str, float]:
     loaded = load_workflow(LIBRARY_DIR / "paper.yaml", catalog=catalog, tools=tools, outputs=outputs)
     work = Path(tempfile.mkdtemp(prefix="scriptorium-batch-bench-"))
     batch = [
-        BatchTask(f"t{i:02d}", {"topic": TOPICS[i % len(TOPICS)], "sections": sections, "web": False}, None)
+        BatchTask(f"t{i:02d}", {"topic": TOPICS[i % len(TOPICS)], "sections": sections}, None)
         for i in range(tasks)
     ]
     sent: list[dict[str, Any]] = []

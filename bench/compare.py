@@ -362,10 +362,7 @@ async def counted(endpoint: Endpoint, variant: Any) -> dict[str, Any]:
 async def main(tasks: int, concurrency: int, sections: int, only: set[int]) -> dict[str, dict[str, Any]]:
     endpoint = resolve_endpoint(load_settings())
     topics = [TOPICS[i % len(TOPICS)] for i in range(tasks)]
-    batch = [
-        BatchTask(f"t{i:02d}", {"topic": t, "sections": sections, "web": False}, None)
-        for i, t in enumerate(topics)
-    ]
+    batch = [BatchTask(f"t{i:02d}", {"topic": t, "sections": sections}, None) for i, t in enumerate(topics)]
     work = Path(tempfile.mkdtemp(prefix="scriptorium-compare-"))
     rows: dict[str, dict[str, Any]] = {}
     if only & {1, 2}:

@@ -34,16 +34,13 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from scriptorium.agents import AgentCatalog, default_outputs
+from scriptorium import Project
 from scriptorium.config import load_settings
 from scriptorium.evaluation import evaluate_batch, load_reference
 from scriptorium.evaluation.report import batch_table
-from scriptorium.memory import LocalEmbedder, MemoryStore
-from scriptorium.serving import ModelClient, resolve_endpoint
+from scriptorium.memory import LocalEmbedder
 from scriptorium.serving.server import ManagedServer, served_model
-from scriptorium.tools import default_registry
-from scriptorium.workflows import LIBRARY_DIR, load_workflow
-from scriptorium.workflows.batch import BatchTask, run_batch
+from scriptorium.workflows.batch import BatchTask
 
 SETS = Path(__file__).parent / "quality"
 RESULTS = Path(__file__).parent / "results"
@@ -60,8 +57,10 @@ async def main(
     names: list[str] | None, concurrency: int, which: str, model: str | None = None
 ) -> dict[str, Any]:
     commit = _commit()  # the code that runs: a commit made while the batch runs is not it
-    settings = load_settings(None, server={"model": model}) if model else load_settings()
-    endpoint = resolve_endpoint(settings, start=True)
+    work = Path(tempfile.mkdtemp(prefix="scriptorium-quality-"))
+    project = Project.open(work, **({"server": {"model": model}} if model else {}))
+    settings = project.settings
+    endpoint = project.endpoint()
     topics = SETS / which
     folders = [f for f in sorted(topics.iterdir()) if f.is_dir() and (not names or f.name in names)]
     references = {f.name: load_reference(f / "outline.md") for f in folders}
@@ -76,28 +75,12 @@ async def main(
         )
         for f in folders
     ]
-    tools, outputs = default_registry(), default_outputs()
-    catalog = AgentCatalog.load(tools, outputs).with_models(settings.finetune.agents)
-    loaded = load_workflow(LIBRARY_DIR / "paper.yaml", catalog=catalog, tools=tools, outputs=outputs)
-    work = Path(tempfile.mkdtemp(prefix="scriptorium-quality-"))
+    project.ingest([f / "sources" for f in folders])  # one memory, as a user's project holds it
+    started = time.perf_counter()
+    outcomes = await project.batch("paper", tasks, work / "batch", concurrency=concurrency)
+    batch_s = time.perf_counter() - started
+    tokens = project.ledger.total()
     embedder = LocalEmbedder()
-    with MemoryStore(work / "memory", "quality", embedder=embedder) as memory:
-        memory.ingest([f / "sources" for f in folders])
-        async with ModelClient(endpoint, settings.client) as client:
-            started = time.perf_counter()
-            outcomes = await run_batch(
-                loaded,
-                tasks,
-                work / "batch",
-                client=client,
-                catalog=catalog,
-                tools=tools,
-                outputs=outputs,
-                memory=memory,
-                concurrency=concurrency,
-            )
-            batch_s = time.perf_counter() - started
-            tokens = client.ledger.total()
     evaluation = evaluate_batch(work / "batch", embedder, settings.eval, references)
     Console().print(batch_table(evaluation))
     summary = evaluation.summary

@@ -38,14 +38,10 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).parent))
 from batch import CORPUS, TOPICS
 
-from scriptorium.agents import AgentCatalog, default_outputs
-from scriptorium.config import load_settings
+from scriptorium import Project
 from scriptorium.events import MemoryQuery, ModelRequest, StepFinished, TraceWriter, read_trace
 from scriptorium.memory import LocalEmbedder, MemoryStore
-from scriptorium.serving import ModelClient, resolve_endpoint
-from scriptorium.tools import default_registry
-from scriptorium.workflows import LIBRARY_DIR, load_workflow
-from scriptorium.workflows.batch import BatchTask, run_batch
+from scriptorium.workflows.batch import BatchTask
 from scriptorium.workflows.checkpoint import Checkpoint
 from scriptorium.workflows.ray_executor import RayExecutor, _Running
 
@@ -54,31 +50,15 @@ MACHINES = (1, 4, 16)
 
 
 async def task_demand(tasks: int, work: Path) -> dict[str, float]:
-    settings = load_settings()
-    tools, outputs = default_registry(), default_outputs()
-    catalog = AgentCatalog.load(tools, outputs)
-    loaded = load_workflow(LIBRARY_DIR / "paper.yaml", catalog=catalog, tools=tools, outputs=outputs)
+    project = Project.open(work)
     batch = [
-        BatchTask(f"t{i}", {"topic": TOPICS[i % len(TOPICS)], "sections": 3, "web": False}, None)
-        for i in range(tasks)
+        BatchTask(f"t{i}", {"topic": TOPICS[i % len(TOPICS)], "sections": 3}, None) for i in range(tasks)
     ]
-    with MemoryStore(work / "memory", "bench") as memory:
-        memory.ingest([CORPUS])
-        async with ModelClient(resolve_endpoint(settings), settings.client) as client:
-            started = time.perf_counter()
-            await run_batch(
-                loaded,
-                batch,
-                work / "batch",
-                client=client,
-                catalog=catalog,
-                tools=tools,
-                outputs=outputs,
-                memory=memory,
-                concurrency=tasks,
-            )
-            wall = time.perf_counter() - started
-            tokens = client.ledger.total().completion_tokens
+    project.ingest([CORPUS])
+    started = time.perf_counter()
+    await project.batch("paper", batch, work / "batch", concurrency=tasks)
+    wall = time.perf_counter() - started
+    tokens = project.ledger.total().completion_tokens
     events = [e for t in batch for e in read_trace(work / "batch" / "tasks" / t.id / "trace.jsonl")]
     return {
         "tasks": tasks,

@@ -24,8 +24,8 @@ import openai
 from rich.console import Console
 from rich.table import Table
 
-from scriptorium.config import load_settings
-from scriptorium.serving import Endpoint, ModelClient, resolve_endpoint
+from scriptorium import Project
+from scriptorium.serving import Endpoint
 
 RESULTS = Path(__file__).parent / "results" / "serving.json"
 SendOne = Callable[[list[dict[str, str]]], Awaitable[int]]
@@ -68,8 +68,8 @@ async def drive(side: str, send: SendOne, concurrency: int, requests: int, tag: 
 
 
 async def main(levels: list[int], max_tokens: int, rounds: int) -> list[dict[str, object]]:
-    settings = load_settings()
-    endpoint: Endpoint = resolve_endpoint(settings)
+    project = Project.open()
+    endpoint: Endpoint = project.endpoint()
     extra = {"ignore_eos": True}
     bare = openai.AsyncOpenAI(
         base_url=endpoint.base_url, api_key=endpoint.api_key.get_secret_value(), max_retries=0
@@ -86,7 +86,7 @@ async def main(levels: list[int], max_tokens: int, rounds: int) -> list[dict[str
         return completion.usage.completion_tokens if completion.usage else 0
 
     rows: list[dict[str, object]] = []
-    async with ModelClient(endpoint, settings.client) as client:
+    async with project.client() as client:
 
         async def send_ours(messages: list[dict[str, str]]) -> int:
             result = await client.chat(

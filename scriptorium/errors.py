@@ -7,6 +7,7 @@ ScriptoriumError                     exit 1: the work failed
 │   ├── ResumeRefused                workflows.session: the run's workflow or agents changed since
 │   ├── UnknownAgent                 agents.loader: no agent of that name
 │   ├── ModelNotServed               agents.engine: an agent names a model the endpoint lacks
+│   ├── RunFolderError               workflows.run_folder: a summary.json is broken or too new
 │   └── RayUnavailable               workflows.ray_executor: the cluster or its workers are unfit
 ├── SpecError, SpecErrors            exit 2, specfile: YAML problems with file:line:column and field
 ├── TemplateError                    workflows.templates: a template does not render

@@ -28,6 +28,7 @@ from .memory import MemoryStore, open_store
 from .memory.store import IngestReport
 from .serving.client import Endpoint, ModelClient
 from .serving.endpoint import resolve_endpoint
+from .serving.usage import UsageLedger
 from .tools import ToolRegistry, default_registry
 from .workflows import LoadedWorkflow, RunOutcome, find_workflow, load_workflow, new_run_dir, run_workflow
 from .workflows.batch import BatchTask, Executor, TaskOutcome, run_batch
@@ -60,6 +61,8 @@ class Project:
         self.catalog = AgentCatalog.load(self.tools, self.outputs, [settings.project_dir / "agents"])
         self.catalog = self.catalog.with_models(settings.finetune.agents)
         self.model = model
+        self.ledger = UsageLedger()
+        """Tokens and latency of every client this project made, by caller."""
         self._endpoint = model.endpoint() if model is not None else endpoint
 
     @classmethod
@@ -100,9 +103,13 @@ class Project:
     def client(self) -> ModelClient:
         """A new client for the project's model (use it as `async with`). The only place one is made
         for runs: a double's when the project has one, the endpoint's otherwise."""
-        if self.model is not None:
-            return self.model.client(self.settings.client)
-        return ModelClient(self.endpoint(), self.settings.client)
+        client = (
+            self.model.client(self.settings.client)
+            if self.model is not None
+            else ModelClient(self.endpoint(), self.settings.client)
+        )
+        client.ledger = self.ledger
+        return client
 
     @asynccontextmanager
     async def memory(self, corpus: Sequence[Path] | None = None) -> AsyncIterator[MemoryStore]:

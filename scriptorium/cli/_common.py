@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import typer
 from rich.console import Console
 
 from ..config import Settings, load_settings
-from ..project import Project, ServerProgress
+from ..project import Project
 from ..serving.client import Endpoint
-from ..serving.endpoint import resolve_endpoint
 
 console = Console()
 
@@ -45,21 +43,12 @@ def project_of(settings: Settings) -> Project:
 
 def connect(project: Project) -> Endpoint:
     """The project's endpoint, showing the managed server's start when it has to start."""
-    return _starting(lambda progress: project.endpoint(on_progress=progress))
-
-
-def endpoint_for(settings: Settings) -> Endpoint:
-    """The configured endpoint, starting the managed server in the background if none is up."""
-    return _starting(lambda progress: resolve_endpoint(settings, start=True, on_progress=progress))
-
-
-def _starting(resolve: Callable[[ServerProgress], Endpoint]) -> Endpoint:
     with console.status("starting the local model server…") as status:
 
         def progress(elapsed: float, line: str) -> None:
             status.update(f"starting the local model server… {elapsed:.0f}s  [dim]{line[-80:]}[/]")
 
-        return resolve(progress)
+        return project.endpoint(on_progress=progress)
 
 
 def ask(label: str) -> str | None:

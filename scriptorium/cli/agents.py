@@ -16,10 +16,10 @@ from ..agents.loader import agent_files
 from ..config import Settings
 from ..errors import ConfigError
 from ..memory import open_store
-from ..serving import Endpoint, ModelClient
+from ..project import Project
 from ..specfile import SpecError
 from ..tools import ToolContext, default_registry
-from ._common import ask, console, endpoint_for, project_of, settings_from
+from ._common import ask, connect, console, project_of, settings_from
 
 agents_app = typer.Typer(help="List, show, validate, create and try agents.", no_args_is_help=True)
 
@@ -139,24 +139,23 @@ def chat_with_agent(
     topic: Annotated[str | None, typer.Option(help="Fills {topic} in the agent's fields.")] = None,
 ) -> None:
     """Try one agent: each line you type is a task; its answer is printed."""
-    settings = settings_from(ctx)
-    spec = _catalog(settings).get(name)
-    endpoint = endpoint_for(settings)
-    asyncio.run(_chat(settings, spec, endpoint, prompt, {"topic": topic} if topic else {}))
+    project = project_of(settings_from(ctx))
+    spec = project.catalog.get(name)
+    connect(project)
+    asyncio.run(_chat(project, spec, prompt, {"topic": topic} if topic else {}))
 
 
-async def _chat(
-    settings: Settings, spec: AgentSpec, endpoint: Endpoint, prompt: str | None, values: dict[str, str]
-) -> None:
+async def _chat(project: Project, spec: AgentSpec, prompt: str | None, values: dict[str, str]) -> None:
     from ..agents.runtime import AgentRuntime
 
+    settings = project.settings
     store = open_store(settings) if spec.memory != "none" else None
     try:
-        async with ModelClient(endpoint, settings.client) as client:
+        async with project.client() as client:
             runtime = AgentRuntime(
                 client,
-                tools=default_registry(),
-                outputs=default_outputs(),
+                tools=project.tools,
+                outputs=project.outputs,
                 context=ToolContext(memory=store, run_dir=settings.project_dir / "runs" / "chat"),
             )
             while True:

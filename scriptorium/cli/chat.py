@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ..config import ClientSettings
-from ..serving.client import ChatMessage, ChatResult, Endpoint, ModelClient, TextDelta
-from ._common import ask, console, endpoint_for, settings_from
+from ..project import Project
+from ..serving.client import ChatMessage, ChatResult, TextDelta
+from ._common import ask, connect, console, settings_from
 
 
 def register(app: typer.Typer) -> None:
@@ -25,22 +25,21 @@ def chat(
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
 ) -> None:
     """Chat with the served model (starts the local server in the background if none is up)."""
-    settings = settings_from(ctx)
-    endpoint = endpoint_for(settings)
+    project = Project(settings_from(ctx))
+    endpoint = connect(project)
     console.print(f"[dim]{endpoint.model} at {endpoint.base_url}[/]")
-    asyncio.run(_chat(endpoint, settings.client, prompt, system, max_tokens, temperature))
+    asyncio.run(_chat(project, prompt, system, max_tokens, temperature))
 
 
 async def _chat(
-    endpoint: Endpoint,
-    client_settings: ClientSettings,
+    project: Project,
     prompt: str | None,
     system: str | None,
     max_tokens: int,
     temperature: float,
 ) -> None:
     history: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
-    async with ModelClient(endpoint, client_settings) as client:
+    async with project.client() as client:
         while True:
             text = prompt if prompt is not None else ask("")
             if text is None:

@@ -23,10 +23,10 @@ from ..fileio import write_json_atomic
 from ..finetune.dataset import seed_dataset
 from ..finetune.registry import ModelRegistry
 from ..memory import LocalEmbedder
-from ..serving.client import ModelClient
+from ..project import Project
 from ..serving.endpoint import first_model
 from ..workflows.batch import read_manifest
-from ._common import console, endpoint_for, settings_from
+from ._common import connect, console, settings_from
 
 eval_app = typer.Typer(
     help="Measure paper quality: citations, support, grounding, coverage.", no_args_is_help=True
@@ -145,11 +145,12 @@ def roles(
     registry = ModelRegistry.of(settings)
     record = registry.get(model)
     examples = {role: seed_dataset((role,), "heldout").examples[:limit] for role in record.roles}
-    endpoint = endpoint_for(settings)
+    project = Project(settings)
+    endpoint = connect(project)
     total = 2 * sum(len(rows) for rows in examples.values())
 
     async def ask_both() -> list[RoleScores]:
-        async with ModelClient(endpoint, settings.client) as client:
+        async with project.client() as client:
             served = {entry.id for entry in await client.models()}
             missing = [name for name in (endpoint.model, model) if name not in served]
             if missing:

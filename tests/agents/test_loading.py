@@ -43,9 +43,9 @@ def test_each_broken_file_gives_its_precise_error(path: Path) -> None:
 
 def test_library_agents_load_with_their_outputs() -> None:
     catalog = AgentCatalog.load(default_registry(plugins=False), default_outputs())
-    assert catalog.names() == ["planner", "restater", "retriever", "reviewer", "titler", "writer"]
+    assert catalog.names() == ["answerer", "planner", "restater", "retriever", "reviewer", "titler", "writer"]
     assert catalog.get("writer").output == "section"
-    assert catalog.get("restater").output == "restatement"
+    assert catalog.get("restater").output == "restatement" and catalog.get("answerer").output == "restatement"
     assert catalog.get("retriever").tools == ["memory_search"]
     assert all(catalog.loaded(n).builtin for n in catalog.names())
 
