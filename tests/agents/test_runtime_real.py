@@ -186,7 +186,8 @@ async def test_a_required_tool_choice_is_a_valid_call_of_an_allowed_tool(
         tool_choice="required",
     )
     assert result.finish_reason == "function_calls"
-    (call,) = result.content  # type: ignore[misc]
+    assert isinstance(result.content, list)
+    (call,) = result.content
     assert call.name == "memory_search"
     sink = Collect()
     with EventBus("r", [sink]).active():

@@ -150,10 +150,10 @@ def test_adapter_is_served_beside_the_base_and_eval_roles_compares_them(
         monkeypatch.setenv(name, str(value))
     status = CliRunner().invoke(app, ["serve", "--status"])
     assert "LoRA adapters" in status.output and NAME in status.output
-    result = CliRunner().invoke(
+    roles = CliRunner().invoke(
         app, ["eval", "roles", "--model", NAME, "--limit", "3", "--out", str(tmp_path / "roles.json")]
     )
-    assert result.exit_code == 0, result.output
+    assert roles.exit_code == 0, roles.output
     report = json.loads((tmp_path / "roles.json").read_text())
     writer = report["roles"]["writer"]
     assert writer["rows"] == 3

@@ -42,7 +42,7 @@ def _plan(sections_asked: int = 2) -> PaperPlan:
     items = [
         EvidenceItem(
             id=i, part=part[i], heading=heading[i], key=KEY[i], source=f"/abs/{KEY[i][0]}.md", text=t
-        )  # type: ignore[arg-type]
+        )
         for i, t in EVIDENCE.items()
     ]
     return PaperPlan(
@@ -219,7 +219,7 @@ def test_a_quotation_goes_first_to_a_section_that_would_otherwise_cite_one_docum
             "items": [
                 EvidenceItem(
                     id=i, part=part[i], heading=heading[i], key=f"{source[i]}:0", source=source[i], text=t
-                )  # type: ignore[arg-type]
+                )
                 for i, t in EVIDENCE.items()
             ],
             "lead": ["e1"],

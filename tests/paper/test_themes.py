@@ -8,7 +8,8 @@ from scriptorium.paper.themes import cluster, name_themes, order_key
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+    unit: np.ndarray = (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+    return unit
 
 
 def _corpus(themes: int, per: int, seed: int = 0) -> tuple[np.ndarray, list[int], np.ndarray]:

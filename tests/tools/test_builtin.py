@@ -153,7 +153,7 @@ async def test_web_search_fake_backend_results_become_citable(
     results = outcome.value.results  # type: ignore[union-attr]
     assert [r.url for r in results] == ["https://example.org/0", "https://example.org/1"]
     assert all(r.key for r in results)
-    stored = memory.get(results[0].key)  # type: ignore[arg-type]
+    stored = memory.get(results[0].key)
     assert (
         stored is not None and stored.metadata["kind"] == "web" and stored.source == "https://example.org/0"
     )

@@ -3,9 +3,11 @@ exporter (no collector, no socket)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
@@ -36,28 +38,27 @@ def test_a_run_becomes_nested_spans_with_genai_attributes() -> None:
     assert spans["step draft"].parent.span_id == run.context.span_id  # type: ignore[union-attr]
     assert spans["step draft[0]"].parent.span_id == spans["step draft"].context.span_id  # type: ignore[union-attr]
     chats = [s for s in finished if s.name.startswith("chat ")]
+
+    def attrs(span: ReadableSpan) -> dict[str, Any]:
+        return dict(span.attributes or {})
+
     usage = sum(
-        s.attributes["gen_ai.usage.output_tokens"]
-        for s in chats
-        if "gen_ai.usage.output_tokens" in s.attributes
-    )  # type: ignore[misc,operator]
+        int(attrs(s)["gen_ai.usage.output_tokens"]) for s in chats if "gen_ai.usage.output_tokens" in attrs(s)
+    )
     assert usage == sum(e.completion_tokens for e in events if isinstance(e, ModelResponse))
-    writer = next(s for s in chats if s.attributes.get("gen_ai.agent.name") == "writer")
-    assert (
-        writer.attributes["gen_ai.operation.name"] == "chat" and writer.attributes["gen_ai.system"] == "vllm"
-    )
-    assert writer.parent is not None and spans_by_id(finished)[writer.parent.span_id].name.startswith(
-        "step draft["
-    )
+    writer = next(s for s in chats if attrs(s).get("gen_ai.agent.name") == "writer")
+    assert attrs(writer)["gen_ai.operation.name"] == "chat" and attrs(writer)["gen_ai.system"] == "vllm"
+    assert writer.parent is not None
+    assert spans_by_id(finished)[writer.parent.span_id].name.startswith("step draft[")
     failed = [s for s in chats if s.status.status_code == StatusCode.ERROR]
     assert len(failed) == 1  # the endpoint probe's refused tool-call test
     tool = next(s for s in finished if s.name == "execute_tool survey_sources")
-    assert tool.attributes["gen_ai.tool.name"] == "survey_sources"
+    assert attrs(tool)["gen_ai.tool.name"] == "survey_sources"
     assert run.start_time == int(events[0].ts.timestamp() * 1e9)  # type: ignore[union-attr]
 
 
-def spans_by_id(spans: object) -> dict[int, object]:
-    return {s.context.span_id: s for s in spans}  # type: ignore[attr-defined]
+def spans_by_id(spans: Sequence[ReadableSpan]) -> dict[int, ReadableSpan]:
+    return {s.context.span_id: s for s in spans if s.context is not None}
 
 
 def test_export_is_off_unless_an_endpoint_is_set() -> None:

@@ -51,7 +51,7 @@ def ray_address() -> Iterator[str]:
     cluster.wait_for_nodes()
     yield cluster.address
     ray.shutdown()
-    cluster.shutdown()
+    cluster.shutdown()  # type: ignore[no-untyped-call]
 
 
 def parts() -> dict[str, Any]:
