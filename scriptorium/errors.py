@@ -8,7 +8,9 @@ ScriptoriumError                     exit 1: the work failed
 │   ├── UnknownAgent                 agents.loader: no agent of that name
 │   ├── ModelNotServed               agents.engine: an agent names a model the endpoint lacks
 │   ├── RunFolderError               workflows.run_folder: a summary.json is broken or too new
-│   └── RayUnavailable               workflows.ray_executor: the cluster or its workers are unfit
+│   ├── RayUnavailable               workflows.ray_executor: the cluster or its workers are unfit
+│   └── GateRefused                  workflows.gates: no gate waits, or an edit is not valid
+├── GateParked                       exit 5, workflows.gates: the run waits for a person's review
 ├── SpecError, SpecErrors            exit 2, specfile: YAML problems with file:line:column and field
 ├── TemplateError                    workflows.templates: a template does not render
 ├── StepError                        workflows.runner: a step failed (its path; the cause chained)
@@ -48,7 +50,7 @@ ScriptoriumError                     exit 1: the work failed
 Errors defined in another module are named with it; all of them are importable from there. Each
 message says what to do next. Only the CLI turns these into exit codes, `exit_code` of the class
 (0 success, 1 the work failed, 2 bad input, 3 the model server or endpoint, 4 the memory store,
-130 interrupted); a raised error keeps the one it came from as `__cause__`.
+5 waiting at a review gate, 130 interrupted); a raised error keeps the one it came from as `__cause__`.
 """
 
 from __future__ import annotations

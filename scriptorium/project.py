@@ -32,6 +32,7 @@ from .serving.usage import UsageLedger
 from .tools import ToolRegistry, default_registry
 from .workflows import LoadedWorkflow, RunOutcome, find_workflow, load_workflow, new_run_dir, run_workflow
 from .workflows.batch import BatchTask, Executor, TaskOutcome, run_batch
+from .workflows.gates import Reviewer
 
 if TYPE_CHECKING:
     from .testing import ModelDouble
@@ -149,9 +150,14 @@ class Project:
         force: bool = False,
         engine: str | None = None,
         sinks: Sequence[EventSink] = (),
+        review: Sequence[str] = (),
+        reviewer: Reviewer | None = None,
     ) -> RunOutcome:
         """Run `workflow` with `inputs` in `run_dir` (default: a new folder under `runs/`); with
-        `resume`, continue the run in `run_dir` without repeating any finished step."""
+        `resume`, continue the run in `run_dir` without repeating any finished step. `review` opens
+        optional review gates ("all" for every one); `reviewer` answers them as they come, and
+        without one the run parks at a gate (status "waiting": answer with `answer_gate`, then
+        resume)."""
         loaded = workflow if isinstance(workflow, LoadedWorkflow) else self.workflow(workflow)
         if run_dir is None:
             run_dir = new_run_dir(self.settings.project_dir / "runs", loaded.spec.name)
@@ -170,6 +176,8 @@ class Project:
                     force=force,
                     sinks=[*sinks, *exporters],
                     engine=engine,
+                    review=review,
+                    reviewer=reviewer,
                 )
 
     async def batch(
@@ -184,8 +192,10 @@ class Project:
         on_task: Callable[[TaskOutcome], None] | None = None,
         engine: str | None = None,
         sinks: Sequence[EventSink] = (),
+        review: Sequence[str] = (),
     ) -> list[TaskOutcome]:
-        """Run `workflow` once per task in `batch_dir` (resuming tasks already begun there)."""
+        """Run `workflow` once per task in `batch_dir` (resuming tasks already begun there); a task
+        that reaches an open review gate parks ("waiting") while the others go on."""
         loaded = workflow if isinstance(workflow, LoadedWorkflow) else self.workflow(workflow)
         async with self.memory(corpus) as store, self.client() as client:
             with self.telemetry() as exporters:
@@ -203,6 +213,7 @@ class Project:
                     on_task=on_task,
                     sinks=[*sinks, *exporters],
                     engine=engine,
+                    review=review,
                 )
 
     async def events(

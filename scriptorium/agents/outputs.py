@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..errors import ConfigError
+from ..paper.plan import PaperOutline
 
 __all__ = [
     "Fix",
@@ -21,6 +22,7 @@ __all__ = [
     "OutlineSection",
     "OutputContext",
     "OutputRegistry",
+    "PaperOutline",
     "PaperTitle",
     "Restatement",
     "SearchPlan",
@@ -205,4 +207,5 @@ def default_outputs() -> OutputRegistry:
     registry.register("review", review_model)
     registry.register("restatement", Restatement)
     registry.register("title", PaperTitle)
+    registry.register("paper_outline", PaperOutline)
     return registry

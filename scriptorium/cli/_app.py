@@ -22,6 +22,7 @@ from . import (
     eval_cmd,
     finetune_cmd,
     ingest,
+    review_cmd,
     run,
     serve,
     tui_cmd,
@@ -78,6 +79,7 @@ config_cmd.register(app)
 ingest.register(app)
 agents.register(app)
 run.register(app)
+review_cmd.register(app)
 batch.register(app)
 workflows_cmd.register(app)
 eval_cmd.register(app)

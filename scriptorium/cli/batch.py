@@ -15,6 +15,7 @@ from ..agents.engine import ENGINES, check_engine
 from ..config import Settings
 from ..errors import ConfigError
 from ..workflows.batch import Executor, LocalExecutor, TaskOutcome, load_tasks, read_manifest
+from ..workflows.gates import GateParked
 from ._common import connect, console, open_project
 
 
@@ -46,6 +47,10 @@ def batch(
     ray_address: Annotated[
         str, typer.Option(help="The Ray cluster: auto (the local one), HOST:PORT or ray://HOST:10001.")
     ] = "auto",
+    review: Annotated[
+        str | None,
+        typer.Option(help="Open these optional review gates; tasks that reach one wait for `review`."),
+    ] = None,
 ) -> None:
     """Run a workflow once per task; a failed task is recorded and the others go on."""
     check_engine(engine)
@@ -84,9 +89,12 @@ def batch(
 
             def done(outcome: TaskOutcome) -> None:
                 progress.advance(bar)
-                if outcome.status != "succeeded":
+                if outcome.status == "waiting":
+                    progress.console.print(f"[yellow]…[/] {outcome.id}: waits for review", soft_wrap=True)
+                elif outcome.status != "succeeded":
                     progress.console.print(f"[red]✗[/] {outcome.id}: {outcome.error}", soft_wrap=True)
 
+            gates = [g.strip() for g in (review or "").split(",") if g.strip()]
             return await project.batch(
                 loaded,
                 tasks,
@@ -95,6 +103,7 @@ def batch(
                 on_task=done,
                 engine=engine,
                 executor=runner,
+                review=gates,
             )
 
     try:
@@ -105,9 +114,13 @@ def batch(
     _report(outcomes, batch_dir)
     if not settings.endpoint_urls:
         console.print("[dim]the model server keeps running; `scriptorium serve --stop` stops it[/]")
-    if any(o.status != "succeeded" for o in outcomes):
+    if any(o.status not in ("succeeded", "waiting") for o in outcomes):
         console.print(f"resume with: scriptorium batch --resume {batch_dir}")
         raise typer.Exit(1)
+    if any(o.status == "waiting" for o in outcomes):
+        console.print(f"answer the gates with: scriptorium review {batch_dir}")
+        console.print(f"then: scriptorium batch --resume {batch_dir}")
+        raise typer.Exit(GateParked.exit_code)
 
 
 def _executor(settings: Settings, name: str, address: str) -> Executor:
@@ -129,7 +142,7 @@ def _executor(settings: Settings, name: str, address: str) -> Executor:
 def _report(outcomes: list[TaskOutcome], batch_dir: Path) -> None:
     table = Table("task", "status", "time", "tokens", "output")
     for o in outcomes:
-        colour = "green" if o.status == "succeeded" else "red"
+        colour = {"succeeded": "green", "waiting": "yellow"}.get(o.status, "red")
         first: Any = next(iter(o.outputs.values()), "") if o.outputs else (o.error or "")
         table.add_row(
             o.id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -20,8 +21,10 @@ from ..workflows import (
     resolve_inputs,
 )
 from ..workflows.checkpoint import Checkpoint
+from ..workflows.gates import GateParked
 from ..workflows.inputs import parse_cli_value
 from ._common import connect, console, open_project
+from .review_cmd import terminal_reviewer
 
 
 def register(app: typer.Typer) -> None:
@@ -67,6 +70,10 @@ def run(
     resume: Annotated[Path | None, typer.Option(help="Resume the run in this folder.", exists=True)] = None,
     force: Annotated[bool, typer.Option(help="Resume even though the workflow or agents changed.")] = False,
     tui: Annotated[bool, typer.Option("--tui", help="Watch the run in the terminal UI.")] = False,
+    review: Annotated[
+        str | None,
+        typer.Option(help="Open these optional review gates (comma-separated, or 'all'), e.g. outline."),
+    ] = None,
 ) -> None:
     """Run a workflow; by default the paper-writing assistant (`--topic` required)."""
     check_engine(engine)
@@ -93,8 +100,19 @@ def run(
         console.print(f"[dim]memory: {project.ingest(corpus).summary()}[/]")
     run_dir = resume or new_run_dir(runs_dir or settings.project_dir / "runs", loaded.spec.name)
     console.print(f"run folder: {run_dir}")
+    gates = [g.strip() for g in (review or "").split(",") if g.strip()]
+    # At a terminal a gate is answered here as the run goes; otherwise the run parks there.
+    reviewer = terminal_reviewer(project.outputs) if sys.stdin.isatty() and not tui else None
     start = partial(
-        project.run, loaded, given, run_dir=run_dir, resume=resume is not None, force=force, engine=engine
+        project.run,
+        loaded,
+        given,
+        run_dir=run_dir,
+        resume=resume is not None,
+        force=force,
+        engine=engine,
+        review=gates,
+        reviewer=reviewer,
     )
     try:
         outcome = _run_in_tui(start, run_dir) if tui else asyncio.run(start(sinks=[_Progress()]))
@@ -114,6 +132,11 @@ def run(
     table.add_row("time", f"{result.duration_s:.1f}s")
     table.add_row("run folder", str(run_dir))
     console.print(table)
+    if result.status == "waiting":
+        console.print(
+            f"answer the gate with: scriptorium review {run_dir}; then: scriptorium run --resume {run_dir}"
+        )
+        raise typer.Exit(GateParked.exit_code)
     if result.status != "succeeded":
         console.print(f"resume with: scriptorium run --resume {run_dir}")
         raise typer.Exit(1)

@@ -16,6 +16,8 @@ __all__ = [
     "CheckpointWritten",
     "Event",
     "EventAdapter",
+    "GateDecided",
+    "GateOpened",
     "LoopEnded",
     "MemoryHit",
     "MemoryHits",
@@ -59,7 +61,8 @@ class RunStarted(_Base):
 
 class RunFinished(_Base):
     kind: Literal["run_finished"] = "run_finished"
-    status: Literal["succeeded", "cancelled"] = "succeeded"
+    status: Literal["succeeded", "cancelled", "waiting"] = "succeeded"
+    """`waiting`: parked at a review gate until a person answers (`scriptorium review`)."""
     duration_s: float = 0.0
 
 
@@ -181,6 +184,25 @@ class LoopEnded(_Base):
     detail: str = ""
 
 
+class GateOpened(_Base):
+    """A review gate shows a person what a step produced (`shown`), and waits for an answer."""
+
+    kind: Literal["gate_opened"] = "gate_opened"
+    round: int = 1
+    shown: Any = None
+    description: str = ""
+
+
+class GateDecided(_Base):
+    """A person's answer at a review gate: approved as shown, edited (`value`), or rejected."""
+
+    kind: Literal["gate_decided"] = "gate_decided"
+    round: int = 1
+    action: Literal["approve", "edit", "reject"]
+    value: Any = None
+    note: str = ""
+
+
 class CheckpointWritten(_Base):
     kind: Literal["checkpoint_written"] = "checkpoint_written"
     path: str
@@ -203,6 +225,8 @@ Event = Annotated[
     | MemoryQuery
     | MemoryHits
     | LoopEnded
+    | GateOpened
+    | GateDecided
     | CheckpointWritten,
     Field(discriminator="kind"),
 ]

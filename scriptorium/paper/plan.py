@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ScriptoriumError
 from ..memory.store import Hit, MemoryStore
@@ -73,6 +73,15 @@ class PlannedSection(BaseModel):
     items: list[str]
 
 
+class PaperOutline(BaseModel):
+    """The paper's title and section headings as a person reviews them (paper.yaml's outline gate)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=3, max_length=120)
+    headings: list[Annotated[str, Field(min_length=3, max_length=80)]] = Field(min_length=1, max_length=6)
+
+
 class PaperPlan(BaseModel):
     topic: str
     sections_asked: int
@@ -89,6 +98,24 @@ class PaperPlan(BaseModel):
 
     def item(self, item_id: str) -> EvidenceItem:
         return next(i for i in self.items if i.id == item_id)
+
+    def with_headings(self, headings: list[str]) -> PaperPlan:
+        """The plan with its body sections renamed, in order (a person's edit of the outline)."""
+        if len(headings) != len(self.sections):
+            raise ValueError(f"{len(headings)} headings for {len(self.sections)} sections")
+        renamed = dict(zip((s.heading for s in self.sections), headings, strict=True))
+        return self.model_copy(
+            update={
+                "sections": [s.model_copy(update={"heading": renamed[s.heading]}) for s in self.sections],
+                "items": [
+                    i.model_copy(update={"heading": renamed[i.heading]})
+                    if i.part == "body" and i.heading in renamed
+                    else i
+                    for i in self.items
+                ],
+                "headings": list(headings),
+            }
+        )
 
 
 _MIN_RELEVANCE = 0.25

@@ -13,6 +13,8 @@ from ..events import (
     CheckpointWritten,
     CorruptLine,
     Event,
+    GateDecided,
+    GateOpened,
     LoopEnded,
     MemoryHits,
     MemoryQuery,
@@ -185,6 +187,16 @@ class RunState:
                 "note",
                 f"loop ended after {event.rounds} rounds: {event.reason}{detail}",
             )
+        elif isinstance(event, GateOpened):
+            shown = json.dumps(event.shown, indent=2, ensure_ascii=False)[:4000]
+            self._add(
+                event.step_id, None, "note", f"review gate (round {event.round}): waiting for a person", shown
+            )
+        elif isinstance(event, GateDecided):
+            body = (
+                event.note if event.action == "reject" else json.dumps(event.value, ensure_ascii=False)[:4000]
+            )
+            self._add(event.step_id, None, "note", f"review: {event.action} (round {event.round})", body)
         elif isinstance(event, CheckpointWritten):
             pass  # every finished step writes one; the tree already shows it
 

@@ -83,6 +83,8 @@ class BatchJob:
     memory: MemoryStore | None
     engine: str
     sinks: list[EventSink] = field(default_factory=list)
+    review: tuple[str, ...] = ()
+    """Optional review gates to open: a task that reaches one parks ("waiting") for `review`."""
 
 
 class Executor(Protocol):
@@ -116,6 +118,7 @@ class LocalExecutor:
             resume=resume,
             sinks=job.sinks,
             engine=job.engine,
+            review=job.review,
         )
 
     async def close(self) -> None:
@@ -251,6 +254,7 @@ async def run_batch(
     on_task: Callable[[TaskOutcome], None] | None = None,
     sinks: list[EventSink] | None = None,
     engine: str | None = None,
+    review: Sequence[str] = (),
 ) -> list[TaskOutcome]:
     """Run every task (resuming those already begun in `batch_dir`); writes `summary.json`.
 
@@ -267,7 +271,7 @@ async def run_batch(
         },
     )
 
-    job = BatchJob(loaded, client, catalog, tools, outputs, memory, engine, list(sinks or []))
+    job = BatchJob(loaded, client, catalog, tools, outputs, memory, engine, list(sinks or []), tuple(review))
     executor = executor or LocalExecutor()
     slots = asyncio.Semaphore(concurrency)
 

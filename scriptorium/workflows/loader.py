@@ -108,6 +108,8 @@ def _templates(step: StepSpec) -> Iterator[str]:
     yield from _strings(step.args)
     if step.gather is not None:
         yield from _strings(step.gather)
+    if step.review is not None:
+        yield from _strings(step.review)
     if step.step is not None:
         yield from _templates(step.step)
     if step.loop is not None:
@@ -205,6 +207,8 @@ class _Checker:
             for name, text in (getattr(step, key) or {}).items():
                 for piece in _strings(text):
                     self._template((*at, key, name), piece, scope)
+        if step.review is not None:
+            self._gate(at, step, scope)
         if step.step is not None:
             self._step((*at, "step"), step.step, scope | {step.as_})
         if step.loop is not None:
@@ -214,6 +218,25 @@ class _Checker:
             self._template((*at, "loop", "until"), step.loop.until, inner_scope)
             if step.loop.output:
                 self._template((*at, "loop", "output"), step.loop.output, inner_scope)
+
+    def _gate(self, at: tuple[Any, ...], step: StepSpec, scope: set[str]) -> None:
+        if len(at) != 2:
+            self.error((*at, "review"), "a review step must be a top-level step (not inside a map or loop)")
+        for piece in _strings(step.review):
+            self._template((*at, "review"), piece, scope)
+        if step.shape is not None and step.shape not in self.outputs:
+            close = difflib.get_close_matches(step.shape, self.outputs.names(), n=1)
+            self.error(
+                (*at, "shape"),
+                f"unknown output model '{step.shape}'",
+                f"did you mean '{close[0]}'?" if close else "models: " + ", ".join(self.outputs.names()),
+            )
+        if step.revise is not None and step.revise not in step_dependencies(step, self.spec.steps):
+            self.error(
+                (*at, "revise"),
+                f"revise names '{step.revise}', which this gate does not show",
+                "name a step whose output the review template reads",
+            )
 
     def _template(self, at: tuple[Any, ...], text: str, scope: set[str]) -> None:
         try:

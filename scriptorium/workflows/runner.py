@@ -11,18 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ..agents import AgentCatalog
+from ..agents import AgentCatalog, OutputContext, OutputRegistry, default_outputs
 from ..agents.engine import AgentEngine
 from ..errors import ScriptoriumError
-from ..events import LoopEnded, StepFailed, StepFinished, StepStarted, emit, scope
+from ..events import GateDecided, GateOpened, LoopEnded, StepFailed, StepFinished, StepStarted, emit, scope
 from ..tools import ToolContext, ToolRegistry
 from .checkpoint import Checkpoint
+from .gates import Gate, GateParked, Reviewer, check_edit, park, record_answer, recorded_answer
 from .loader import LoadedWorkflow, step_dependencies
 from .spec import StepSpec
 from .templates import evaluate, render_value
@@ -31,7 +32,7 @@ __all__ = ["RunStatus", "StepError", "StepRecord", "WorkflowResult", "WorkflowRu
 
 log = logging.getLogger(__name__)
 
-RunStatus = Literal["succeeded", "failed", "cancelled", "limit_reached"]
+RunStatus = Literal["succeeded", "failed", "cancelled", "limit_reached", "waiting"]
 
 
 class StepError(ScriptoriumError):
@@ -95,8 +96,16 @@ class WorkflowRunner:
         tools: ToolRegistry,
         context: ToolContext,
         checkpoint: Checkpoint,
+        reviewer: Reviewer | None = None,
+        review: Collection[str] = (),
+        outputs: OutputRegistry | None = None,
     ) -> None:
+        """`reviewer` answers review gates as they come (without one, the run parks at the first);
+        `review` names the optional gates to open ("all" for every one)."""
         self.spec = loaded.spec
+        self.reviewer = reviewer
+        self.review = set(review)
+        self.outputs = outputs or default_outputs()
         self.runtime = runtime
         self.catalog = catalog
         self.tools = tools
@@ -117,6 +126,8 @@ class WorkflowRunner:
             outputs = render_value(dict(self.spec.outputs), context)
         except TimeoutError:
             status, error = "limit_reached", f"the run's budget of {self.spec.budget_s:.0f}s ran out"
+        except GateParked as exc:
+            status, error = "waiting", str(exc)
         except StepError as exc:
             status, error = "failed", exc.message
         except asyncio.CancelledError:
@@ -143,9 +154,8 @@ class WorkflowRunner:
                 context["steps"][sid] = {"output": output}
                 finished[sid].set_result(None)
             except BaseException as exc:
-                finished[sid].set_exception(
-                    exc if isinstance(exc, StepError) else StepError(sid, str(exc), cause=exc)
-                )
+                kept = isinstance(exc, StepError | GateParked)  # dependants wait on a parked gate too
+                finished[sid].set_exception(exc if kept else StepError(sid, str(exc), cause=exc))
                 raise
 
         tasks = [asyncio.create_task(run_one(sid), name=f"step:{sid}") for sid in steps]
@@ -157,6 +167,9 @@ class WorkflowRunner:
         for failure in failures:
             if isinstance(failure, asyncio.CancelledError):
                 raise failure
+        if failures and all(isinstance(f, GateParked) for f in failures):
+            raise failures[0]  # every branch finished or waits at the gate: the run waits
+        failures = [f for f in failures if not isinstance(f, GateParked)]
         if failures:
             first = next((f for f in failures if isinstance(f, StepError) and f.path in steps), failures[0])
             raise first if isinstance(first, StepError) else StepError("?", str(first), cause=first)
@@ -183,7 +196,7 @@ class WorkflowRunner:
         except StepError as exc:
             self._failed(path, exc.reason, started, state)
             raise
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, GateParked):
             raise
         except TimeoutError:
             message = f"timed out after {step.timeout_s:.0f}s"
@@ -230,8 +243,47 @@ class WorkflowRunner:
             return await self._map(path, step, context, state)
         if step.loop is not None:
             return await self._loop(path, step, context, state)
+        if step.review is not None:
+            return await self._review(path, step, context, state)
         assert step.gather is not None
         return _Leaf(render_value(step.gather, context))
+
+    async def _review(self, path: str, step: StepSpec, context: Mapping[str, Any], state: _RunState) -> _Leaf:
+        shown = render_value(step.review, context)
+        if step.optional and not ({path, "all"} & self.review):
+            return _Leaf(shown)  # a gate nobody asked for: the value passes as it is
+        model = self.outputs.resolve(step.shape, OutputContext()) if step.shape else None
+        for round_ in range(1, step.rounds + 2):
+            gate = Gate(path, round_, shown, step.description, step.shape)
+            decision = await asyncio.to_thread(recorded_answer, self.checkpoint, gate)
+            if decision is None:
+                emit(GateOpened(round=round_, shown=shown, description=step.description))
+                if self.reviewer is None:
+                    await asyncio.to_thread(park, self.checkpoint, gate)
+                    raise GateParked(gate, self.context.run_dir)
+                decision = await self.reviewer(gate)
+                if decision.action == "edit":
+                    decision = decision.model_copy(update={"value": check_edit(shown, decision.value, model)})
+                await asyncio.to_thread(record_answer, self.checkpoint, gate, decision)
+            emit(GateDecided(round=round_, action=decision.action, value=decision.value, note=decision.note))
+            if decision.action == "approve":
+                return _Leaf(shown)
+            if decision.action == "edit":
+                return _Leaf(decision.value)
+            if step.revise is None or round_ > step.rounds:
+                raise StepError(path, f"rejected at review: {decision.note or 'no note'}")
+            # Back to the named step, with the note; its new output is shown again.
+            note = {"note": decision.note, "round": round_}
+            redo = await self._execute(
+                f"{path}.r{round_}.{step.revise}",
+                self.spec.steps[step.revise],
+                {**context, "review": note},
+                state,
+                parent=path,
+            )
+            steps = {**context["steps"], step.revise: {"output": redo}}
+            shown = render_value(step.review, {**context, "steps": steps})
+        raise StepError(path, "no answer")  # unreachable: the last round approves, edits or fails
 
     async def _agent(self, step: StepSpec, context: Mapping[str, Any]) -> _Leaf:
         assert step.agent is not None and step.prompt is not None

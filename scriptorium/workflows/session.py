@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from ..memory import MemoryStore
 from ..serving import ModelClient
 from ..tools import ToolContext, ToolRegistry
 from .checkpoint import Checkpoint
+from .gates import Reviewer
 from .inputs import resolve_inputs
 from .loader import LoadedWorkflow
 from .run_folder import RunSummary, StepSummary, write_run_summary
@@ -68,24 +69,38 @@ async def run_workflow(
     web: Any = None,
     engine: str | None = None,
     on_checkpoint: Callable[[str, dict[str, Any]], None] | None = None,
+    reviewer: Reviewer | None = None,
+    review: Collection[str] = (),
 ) -> RunOutcome:
     """Run (or resume) `loaded` in `run_dir`. With `resume`, inputs come from the folder.
 
     `engine` overrides the workflow's; a resumed run keeps the engine it started with unless given.
-    `on_checkpoint` hears of each step recorded in the checkpoint.
+    `on_checkpoint` hears of each step recorded in the checkpoint. `review` opens optional review
+    gates; `reviewer` answers gates as they come (without one the run parks, status "waiting").
     """
     checkpoint = Checkpoint(run_dir / "checkpoint.sqlite", on_record=on_checkpoint)
     try:
         values, engine = prepare_run(
             checkpoint, loaded, run_dir, catalog, inputs=inputs, resume=resume, force=force, engine=engine
         )
+        if resume and not review:  # a resumed run keeps the gates it was started with
+            review = json.loads(checkpoint.get_meta("review") or "[]")
+        checkpoint.set_meta("review", json.dumps(sorted(set(review))))
         (run_dir / "outputs").mkdir(exist_ok=True)
         trace = TraceWriter(run_dir / "trace.jsonl")
         bus = EventBus(run_dir.name, [trace, *(sinks or [])])
         context = ToolContext(run_dir=run_dir, memory=memory, memory_writable=memory is not None, web=web)
         runtime = make_engine(engine, client, tools=tools, outputs=outputs, context=context)
         runner = WorkflowRunner(
-            loaded, runtime=runtime, catalog=catalog, tools=tools, context=context, checkpoint=checkpoint
+            loaded,
+            runtime=runtime,
+            catalog=catalog,
+            tools=tools,
+            context=context,
+            checkpoint=checkpoint,
+            reviewer=reviewer,
+            review=review,
+            outputs=outputs,
         )
         with bus.active():
             bus.emit(RunStarted(workflow=loaded.spec.name, inputs=values))
@@ -93,7 +108,7 @@ async def run_workflow(
                 await runner.run(values)
             finally:
                 result = runner.result  # set even when the run is cancelled
-                if result.status == "succeeded" or result.status == "cancelled":
+                if result.status in ("succeeded", "cancelled", "waiting"):
                     bus.emit(RunFinished(status=result.status, duration_s=result.duration_s))
                 else:
                     bus.emit(RunFailed(error=result.error or result.status, duration_s=result.duration_s))

@@ -2,7 +2,8 @@
 
 Kinds: `agent` (an agent with a templated prompt), `tool` (a registry tool with templated
 arguments), `map` (a sub-step for every item of a list, concurrently), `loop` (sub-steps repeated
-until a condition holds or `max_rounds`), `gather` (templated values collected into one object).
+until a condition holds or `max_rounds`), `gather` (templated values collected into one object),
+`review` (a person approves, edits or rejects a value before the run goes on: `gates.py`).
 Dependencies come from template references (`{{ steps.plan.output.sections }}`) and `needs`.
 """
 
@@ -16,8 +17,8 @@ from ..agents.engine import EngineName
 
 __all__ = ["InputSpec", "LoopSpec", "StepKind", "StepSpec", "WorkflowSpec"]
 
-StepKind = Literal["agent", "tool", "map", "loop", "gather"]
-_KINDS: tuple[StepKind, ...] = ("agent", "tool", "map", "loop", "gather")
+StepKind = Literal["agent", "tool", "map", "loop", "gather", "review"]
+_KINDS: tuple[StepKind, ...] = ("agent", "tool", "map", "loop", "gather", "review")
 _ID = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 
 
@@ -86,6 +87,19 @@ class StepSpec(BaseModel):
     loop: LoopSpec | None = None
     # gather
     gather: dict[str, Any] | None = None
+    # review
+    review: Any = None
+    """What a person is shown (a template or a mapping of them); the step's output is what they
+    approve, or their edit of it."""
+    shape: str | None = None
+    """An output model (by name) an edit must validate against."""
+    revise: str | None = None
+    """A step this gate reads that is run again, with the reviewer's note as `{{ review.note }}`,
+    when the person rejects; without it a rejection fails the run."""
+    rounds: int = Field(default=2, ge=1, le=5)
+    """How many times a rejection may send the work back before the run fails."""
+    optional: bool = False
+    """Off unless the run asks for it (`--review NAME`); when off, the value passes unchanged."""
     # every kind
     needs: list[str] = Field(default_factory=list)
     when: str | None = None
@@ -102,7 +116,9 @@ class StepSpec(BaseModel):
         kinds = [k for k in _KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
             found = ", ".join(kinds) or "none"
-            raise ValueError(f"a step needs exactly one of agent, tool, map, loop, gather (found: {found})")
+            raise ValueError(
+                f"a step needs exactly one of agent, tool, map, loop, gather, review (found: {found})"
+            )
         kind = kinds[0]
         if kind == "agent" and not self.prompt:
             raise ValueError("an agent step needs a prompt")
@@ -116,6 +132,9 @@ class StepSpec(BaseModel):
             raise ValueError("args belong to tool steps")
         if kind != "map" and (self.step is not None or self.concurrency is not None):
             raise ValueError("step and concurrency belong to map steps")
+        gate_fields = {"shape", "revise", "rounds", "optional"} & self.model_fields_set
+        if kind != "review" and gate_fields:
+            raise ValueError(f"{', '.join(sorted(gate_fields))} belong to review steps")
         return self
 
 

@@ -12,6 +12,7 @@ import pytest
 import scriptorium
 from scriptorium import errors
 from scriptorium.errors import ConfigError, MemoryStoreError, ScriptoriumError, ServingError
+from scriptorium.workflows.gates import GateParked
 from scriptorium.workflows.runner import StepError
 
 SKIP = {"scriptorium.__main__"}  # running it starts the CLI
@@ -41,7 +42,7 @@ def test_every_error_scriptorium_defines_is_in_the_tree_and_drawn() -> None:
 
 @pytest.mark.parametrize(
     ("error", "code"),
-    [(ScriptoriumError, 1), (ConfigError, 2), (ServingError, 3), (MemoryStoreError, 4)],
+    [(ScriptoriumError, 1), (ConfigError, 2), (ServingError, 3), (MemoryStoreError, 4), (GateParked, 5)],
 )
 def test_each_branch_has_its_documented_exit_code(error: type[ScriptoriumError], code: int) -> None:
     assert error.exit_code == code

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..base import Tool
 from .memory_tools import memory_search, read_source
-from .paper import assemble_paper, review_tries, survey_topic
+from .paper import assemble_paper, outline_paper, review_tries, survey_topic
 from .web_search import web_search
 from .write_file import write_file
 
@@ -23,5 +23,6 @@ def register_tools(register: Callable[[Tool[Any, Any]], None]) -> None:
         survey_topic,
         review_tries,
         assemble_paper,
+        outline_paper,
     ):
         register(item)

@@ -22,7 +22,7 @@ from ...memory.store import Hit, MemoryStore
 from ...paper.checks import CopyIndex, english_words, missing_facts
 from ...paper.compose import ComposedPaper, Judge, Judged, compose, paper_title, to_retry
 from ...paper.formats import PAPER_FORMAT, bibtex, markdown, paper_json, references
-from ...paper.plan import Attempt, NoEvidenceError, PaperPlan, avoid_words, plan_paper
+from ...paper.plan import Attempt, NoEvidenceError, PaperOutline, PaperPlan, avoid_words, plan_paper
 from ..base import ToolContext, tool
 
 __all__ = ["PAPER_FORMAT", "assemble_paper", "review_tries", "survey_topic"]
@@ -96,11 +96,28 @@ async def review_tries(args: ReviewArgs, ctx: ToolContext) -> Review:
     return Review(verdicts=verdicts, retry=retry)
 
 
+class OutlineArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan: PaperPlan
+    title: str | None = None
+    """The titler's proposal; the topic itself when it does not name the topic."""
+
+
+@tool("outline_paper", timeout_s=30)
+async def outline_paper(args: OutlineArgs, ctx: ToolContext) -> PaperOutline:
+    """The paper's title (the proposal, checked) and its section headings: what a person reviews."""
+    title = paper_title(args.title, args.plan.topic, args.plan.headings)
+    return PaperOutline(title=title, headings=[s.heading for s in args.plan.sections])
+
+
 class AssembleArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = None
     """The planner's proposal; the topic itself when it does not name the topic."""
+    outline: PaperOutline | None = None
+    """The title and headings as reviewed (`outline_paper`, then a person): used as they are."""
     plan: PaperPlan
     review: Review
     revisions: list[Tries | None] | None = None
@@ -141,7 +158,15 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
         for item_id, judged in (await asyncio.to_thread(judge.judge, second)).items():
             if judged.sentence and verdicts[item_id].sentence is None:
                 verdicts[item_id] = judged
-    title = paper_title(args.title, plan.topic, plan.headings)
+    if args.outline is not None:
+        if len(args.outline.headings) != len(plan.sections):
+            raise ToolError(
+                f"the outline has {len(args.outline.headings)} headings for {len(plan.sections)} sections"
+            )
+        plan = plan.with_headings(args.outline.headings)
+        title = args.outline.title
+    else:
+        title = paper_title(args.title, plan.topic, plan.headings)
     quotable = await asyncio.to_thread(judge.quotable)
     paper = await asyncio.to_thread(compose, plan, title, verdicts, store.embedder.embed, quotable)
     keys = list(dict.fromkeys(k for s in paper.sentences for k in s.citations))

@@ -1,0 +1,133 @@
+"""`scriptorium review RUN_DIR`: answer the review gate a parked run waits at; and the terminal
+prompt a live `scriptorium run --review ...` asks at each gate."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+import yaml
+from pydantic import BaseModel
+from rich.syntax import Syntax
+
+from ..agents import OutputContext, OutputRegistry
+from ..errors import ConfigError
+from ..workflows.gates import Gate, GateDecision, GateRefused, Reviewer, answer_gate, check_edit, pending_gate
+from ._common import console, open_project
+
+
+def register(app: typer.Typer) -> None:
+    app.command("review")(review)
+
+
+def review(
+    ctx: typer.Context,
+    run_dir: Annotated[
+        Path, typer.Argument(help="A run folder that ended 'waiting', or a batch folder.", exists=True)
+    ],
+    approve: Annotated[bool, typer.Option("--approve", help="Approve what the gate shows.")] = False,
+    edit: Annotated[
+        Path | None, typer.Option(help="Answer with this YAML file as the edited value.", exists=True)
+    ] = None,
+    reject: Annotated[str | None, typer.Option(help="Reject, with this note.")] = None,
+) -> None:
+    """Show the gate a parked run waits at (every one, for a batch) and record your answer; `run
+    --resume` (or `batch --resume`) then goes on."""
+    if sum([approve, edit is not None, reject is not None]) > 1:
+        raise ConfigError("give at most one of --approve, --edit FILE, --reject NOTE")
+    batch = (run_dir / "manifest.json").is_file()
+    folders = sorted(p for p in (run_dir / "tasks").iterdir() if p.is_dir()) if batch else [run_dir]
+    waiting = [(folder, gate) for folder in folders if (gate := pending_gate(folder)) is not None]
+    if not waiting:
+        raise GateRefused(f"{run_dir} waits at no review gate", hint="only a run that ended 'waiting' does")
+    if edit is not None and len(waiting) > 1:
+        raise ConfigError(f"{len(waiting)} gates wait in {run_dir}: --edit answers one; answer them in turn")
+    for folder, gate in waiting:
+        model = _shape(ctx, gate)
+        if batch:
+            console.print(f"[bold]task {folder.name}[/]")
+        show(gate)
+        if approve:
+            decision = GateDecision(action="approve")
+        elif reject is not None:
+            decision = GateDecision(action="reject", note=reject)
+        elif edit is not None:
+            decision = GateDecision(
+                action="edit", value=_load_yaml(edit.read_text(encoding="utf-8"), str(edit))
+            )
+        else:
+            decision = ask(gate, model)
+        answer_gate(folder, decision, model, path=gate.path)
+        console.print(f"[green]{decision.action}[/] recorded for {folder.name}")
+    again = f"scriptorium batch --resume {run_dir}" if batch else f"scriptorium run --resume {run_dir}"
+    console.print(f"go on with: {again}")
+
+
+def _shape(ctx: typer.Context, gate: Gate) -> type[BaseModel] | None:
+    if gate.shape is None:
+        return None
+    return open_project(ctx).outputs.resolve(gate.shape, OutputContext())
+
+
+def show(gate: Gate) -> None:
+    console.rule(f"review: {gate.path} (round {gate.round})")
+    if gate.description:
+        console.print(gate.description, highlight=False)
+    console.print(Syntax(_dump(gate.shown), "yaml", word_wrap=True))
+
+
+def ask(gate: Gate, model: type[BaseModel] | None) -> GateDecision:
+    """Approve, edit (in $EDITOR, reopened until the edit is valid) or reject with a note."""
+    while True:
+        choice = console.input("[bold]a[/]pprove, [bold]e[/]dit or [bold]r[/]eject? ").strip().lower()
+        if choice in ("a", "approve"):
+            return GateDecision(action="approve")
+        if choice in ("r", "reject"):
+            return GateDecision(action="reject", note=console.input("note for the revision: ").strip())
+        if choice in ("e", "edit"):
+            edited = _edit_until_valid(gate, model)
+            if edited is not None:
+                return GateDecision(action="edit", value=edited)
+
+
+def _edit_until_valid(gate: Gate, model: type[BaseModel] | None) -> Any:
+    """The edited value; None when the editor is left without saving (back to the question)."""
+    text = _dump(gate.shown)
+    while True:
+        changed = click.edit(text, extension=".yaml")
+        if changed is None:
+            return None
+        try:
+            return check_edit(gate.shown, _load_yaml(changed, "the edit"), model)
+        except (GateRefused, ConfigError) as exc:
+            console.print(f"[red]error:[/] {exc.message}; the editor opens again", highlight=False)
+            text = changed  # the person's words are kept, not thrown away
+
+
+def terminal_reviewer(outputs: OutputRegistry) -> Reviewer:
+    """Ask at each gate in this terminal while the run goes on around it."""
+    lock = asyncio.Lock()  # one question at a time
+
+    async def answer(gate: Gate) -> GateDecision:
+        model = outputs.resolve(gate.shape, OutputContext()) if gate.shape else None
+        async with lock:
+            show(gate)
+            return await asyncio.to_thread(ask, gate, model)
+
+    return answer
+
+
+def _dump(value: Any) -> str:
+    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _load_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{where} is not valid YAML at{line}: {getattr(exc, 'problem', exc)}") from exc

@@ -1,0 +1,183 @@
+"""Review gates: a person approves, edits or rejects what a step produced before the run goes on.
+
+A `review` step shows a value (a template over earlier steps). The answer comes from a `Reviewer`
+(the CLI's terminal prompt, the TUI, a Python function) when the run has one; without one, the run
+parks: the gate is recorded as pending in the checkpoint, the run ends as `waiting`, and an answer
+recorded later (`scriptorium review RUN_DIR`, or `answer_gate` from Python) lets `--resume` go on
+without repeating any finished step. Every answer is kept in the checkpoint and the trace.
+
+An edit keeps the shape of what was shown (the same fields, lists of the same length) and, when the
+gate names an output model (`shape:`), validates against it: an edited outline is always a valid
+outline.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from ..errors import ConfigError, ScriptoriumError
+from .checkpoint import Checkpoint
+
+__all__ = [
+    "Gate",
+    "GateDecision",
+    "GateParked",
+    "GateRefused",
+    "Reviewer",
+    "answer_gate",
+    "park",
+    "record_answer",
+    "recorded_answer",
+    "check_edit",
+    "pending_gate",
+]
+
+_PENDING = "gate_pending"
+
+
+class GateParked(ScriptoriumError):
+    """The run reached a review gate with nobody to answer it: it waits (exit 5)."""
+
+    exit_code = 5
+
+    def __init__(self, gate: Gate, run_dir: Path | None = None) -> None:
+        where = f" {run_dir}" if run_dir else " RUN_DIR"
+        super().__init__(
+            f"waiting for review at gate '{gate.path}' (round {gate.round})",
+            hint=f"answer it with `scriptorium review{where}`, then `scriptorium run --resume{where}`",
+        )
+        self.gate = gate
+
+
+class GateRefused(ConfigError):
+    """An answer that cannot be taken: no gate is pending, or an edit that is not valid."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One question to a person: `shown` is what the step produced (this round)."""
+
+    path: str
+    round: int
+    shown: Any
+    description: str = ""
+    shape: str | None = None
+    """The output model an edit must validate against (by its registry name), if any."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "round": self.round,
+            "shown": self.shown,
+            "description": self.description,
+            "shape": self.shape,
+        }
+
+
+class GateDecision(BaseModel):
+    action: Literal["approve", "edit", "reject"]
+    value: Any = None
+    """The edited value (for `edit`)."""
+    note: str = Field(default="", max_length=2000)
+    """Why (for `reject`: what the revised step should do differently)."""
+    decided_at: float = Field(default_factory=time.time)
+
+
+Reviewer = Callable[[Gate], Awaitable[GateDecision]]
+"""Answers a gate during the run (the CLI's prompt, the TUI's editor, a test's function)."""
+
+
+def check_edit(shown: Any, edited: Any, model: type[BaseModel] | None) -> Any:
+    """`edited` when it keeps the shape of `shown` and validates against `model`; else a
+    `GateRefused` naming the field."""
+    _same_shape(shown, edited, "")
+    if model is None:
+        return edited
+    try:
+        return model.model_validate(edited).model_dump(mode="json")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the value"
+        raise GateRefused(f"the edit is not valid at '{where}': {first['msg'].lower()}") from exc
+
+
+def _same_shape(shown: Any, edited: Any, where: str) -> None:
+    place = where or "the value"
+    if isinstance(shown, dict):
+        if not isinstance(edited, dict) or set(edited) != set(shown):
+            raise GateRefused(f"the edit changes the fields of {place}: keep {sorted(shown)}")
+        for key, value in shown.items():
+            _same_shape(value, edited[key], f"{where}.{key}" if where else key)
+    elif isinstance(shown, list):
+        if not isinstance(edited, list) or len(edited) != len(shown):
+            raise GateRefused(f"the edit changes how many items {place} has: keep {len(shown)}")
+        for n, (before, after) in enumerate(zip(shown, edited, strict=True)):
+            _same_shape(before, after, f"{where}[{n}]")
+    elif isinstance(shown, str) and not isinstance(edited, str):
+        raise GateRefused(f"{place} must stay text")
+
+
+# -- the checkpoint's record of gates -----------------------------------------------------------
+
+
+def _answer_key(path: str, round_: int) -> str:
+    return f"gate:{path}:{round_}"
+
+
+def recorded_answer(checkpoint: Checkpoint, gate: Gate) -> GateDecision | None:
+    text = checkpoint.get_meta(_answer_key(gate.path, gate.round))
+    return GateDecision.model_validate_json(text) if text else None
+
+
+def park(checkpoint: Checkpoint, gate: Gate) -> None:
+    checkpoint.set_meta(_PENDING, json.dumps(gate.to_json()))
+
+
+def record_answer(checkpoint: Checkpoint, gate: Gate, decision: GateDecision) -> None:
+    checkpoint.set_meta(_answer_key(gate.path, gate.round), decision.model_dump_json())
+    pending = checkpoint.get_meta(_PENDING)
+    if pending and json.loads(pending).get("path") == gate.path:
+        checkpoint.set_meta(_PENDING, "")
+
+
+def pending_gate(run_dir: Path) -> Gate | None:
+    """The gate a parked run waits at, or None."""
+    checkpoint_file = run_dir / "checkpoint.sqlite"
+    if not checkpoint_file.is_file():
+        raise GateRefused(f"{run_dir} is not a run folder (no checkpoint.sqlite)")
+    checkpoint = Checkpoint(checkpoint_file)
+    try:
+        text = checkpoint.get_meta(_PENDING)
+    finally:
+        checkpoint.close()
+    if not text:
+        return None
+    data = json.loads(text)
+    return Gate(data["path"], data["round"], data["shown"], data.get("description", ""), data.get("shape"))
+
+
+def answer_gate(
+    run_dir: Path, decision: GateDecision, model: type[BaseModel] | None = None, *, path: str | None = None
+) -> Gate:
+    """Record a person's answer to the gate `run_dir` waits at (an edit is checked first); the
+    run then goes on with `--resume`. Refused when no gate is pending (or not the one named)."""
+    gate = pending_gate(run_dir)
+    if gate is None:
+        raise GateRefused(f"{run_dir} waits at no review gate", hint="only a run that ended 'waiting' does")
+    if path is not None and path != gate.path:
+        raise GateRefused(f"{run_dir} waits at gate '{gate.path}', not '{path}'")
+    if decision.action == "edit":
+        decision = decision.model_copy(update={"value": check_edit(gate.shown, decision.value, model)})
+    checkpoint = Checkpoint(run_dir / "checkpoint.sqlite")
+    try:
+        record_answer(checkpoint, gate, decision)
+    finally:
+        checkpoint.close()
+    return gate
