@@ -36,11 +36,13 @@ class LoadedWorkflow:
     file: Path
 
     def spec_hash(self, catalog: AgentCatalog) -> str:
-        """Changes when the workflow or any agent it uses changes: resuming then is refused."""
+        """Changes when the workflow or any agent it uses changes: resuming then is refused. Fields
+        at their defaults are left out, so a new optional field does not disown older runs."""
         used = sorted({s.agent for s in _all_steps(self.spec.steps) if s.agent})
         agents = {name: catalog.get(name).model_dump(mode="json") for name in used if name in catalog.agents}
         payload = json.dumps(
-            {"workflow": self.spec.model_dump(mode="json"), "agents": agents}, sort_keys=True
+            {"workflow": self.spec.model_dump(mode="json", exclude_defaults=True), "agents": agents},
+            sort_keys=True,
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -132,7 +132,10 @@ class StepSpec(BaseModel):
             raise ValueError("args belong to tool steps")
         if kind != "map" and (self.step is not None or self.concurrency is not None):
             raise ValueError("step and concurrency belong to map steps")
-        gate_fields = {"shape", "revise", "rounds", "optional"} & self.model_fields_set
+        # By value, not by `model_fields_set`: a spec dumped with its defaults (a Ray task's copy)
+        # names every field.
+        defaults = {"shape": None, "revise": None, "rounds": 2, "optional": False}
+        gate_fields = {name for name, default in defaults.items() if getattr(self, name) != default}
         if kind != "review" and gate_fields:
             raise ValueError(f"{', '.join(sorted(gate_fields))} belong to review steps")
         return self

@@ -168,6 +168,7 @@ def test_builtins_and_entry_point_plugins_register_through_one_hook(
         "assemble_paper",
         "echo",
         "memory_search",
+        "outline_paper",
         "read_source",
         "review_tries",
         "survey_topic",

@@ -189,3 +189,13 @@ async def test_a_batch_parks_the_tasks_at_a_gate_while_the_others_finish(tmp_pat
     second = await Project.open(tmp_path, model=again).batch(workflow, tasks, batch_dir)
     assert [o.status for o in second] == ["succeeded"] * 4
     assert again.calls == []  # the parked tasks' plans were made before they parked
+
+
+def test_a_spec_dumped_with_its_defaults_loads_again() -> None:
+    """A Ray worker gets the workflow as JSON with every field: gate fields at their defaults are
+    not gate fields."""
+    from scriptorium.workflows.spec import WorkflowSpec
+
+    spec = Project.open(Path.cwd()).workflow("paper").spec
+    again = WorkflowSpec.model_validate(spec.model_dump(mode="json", by_alias=True))
+    assert again == spec
