@@ -15,7 +15,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Checkpoint"]
+from pydantic import BaseModel
+
+__all__ = ["Checkpoint", "StepRow"]
+
+
+class StepRow(BaseModel):
+    """One finished step as the checkpoint holds it."""
+
+    output: Any
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    duration_s: float = 0.0
 
 
 def _m001_initial(db: sqlite3.Connection) -> None:
@@ -66,18 +77,18 @@ class Checkpoint:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
-    def finished(self) -> dict[str, dict[str, Any]]:
-        """Every recorded step: path -> {output, prompt_tokens, completion_tokens, duration_s}."""
+    def finished(self) -> dict[str, StepRow]:
+        """Every recorded step, by path."""
         rows = self._db.execute(
             "SELECT path, output, prompt_tokens, completion_tokens, duration_s FROM steps"
         ).fetchall()
         return {
-            path: {
-                "output": json.loads(output),
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "duration_s": duration,
-            }
+            path: StepRow(
+                output=json.loads(output),
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                duration_s=duration,
+            )
             for path, output, prompt, completion, duration in rows
         }
 
@@ -104,11 +115,11 @@ class Checkpoint:
     def meta(self) -> dict[str, str]:
         return {str(k): str(v) for k, v in self._db.execute("SELECT key, value FROM meta").fetchall()}
 
-    def restore(self, meta: dict[str, str], steps: dict[str, dict[str, Any]]) -> None:
-        """Load what `meta()` and `finished()` gave from another copy of this checkpoint."""
+    def restore(self, meta: dict[str, str], steps: dict[str, Any]) -> None:
+        """Load what `meta()` and `finished()` gave (as `StepRow`s or their JSON) from another copy
+        of this checkpoint."""
         for key, value in meta.items():
             self.set_meta(key, value)
         for path, step in steps.items():
-            self.record(
-                path, step["output"], step["prompt_tokens"], step["completion_tokens"], step["duration_s"]
-            )
+            row = StepRow.model_validate(step)
+            self.record(path, row.output, row.prompt_tokens, row.completion_tokens, row.duration_s)

@@ -286,7 +286,7 @@ def _payload(
         "engine": engine,
         "inputs_json": (task_dir / "inputs.json").read_text(),
         "meta": checkpoint.meta(),
-        "steps": checkpoint.finished(),
+        "steps": {path: row.model_dump(mode="json") for path, row in checkpoint.finished().items()},
         "relay": executor._relay,
     }
 

@@ -22,7 +22,7 @@ from ..agents.engine import AgentEngine
 from ..errors import ScriptoriumError
 from ..events import GateDecided, GateOpened, LoopEnded, StepFailed, StepFinished, StepStarted, emit, scope
 from ..tools import ToolContext, ToolRegistry
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, StepRow
 from .gates import Gate, GateParked, Reviewer, check_edit, park, record_answer, recorded_answer
 from .loader import LoadedWorkflow, step_dependencies
 from .spec import StepSpec
@@ -82,7 +82,7 @@ class _Leaf:
 
 @dataclass
 class _RunState:
-    done: dict[str, dict[str, Any]]
+    done: dict[str, StepRow]
     records: dict[str, StepRecord] = field(default_factory=dict)
 
 
@@ -180,10 +180,10 @@ class WorkflowRunner:
         if path in state.done:
             record = state.done[path]
             state.records[path] = StepRecord(
-                "cached", record["duration_s"], record["prompt_tokens"], record["completion_tokens"]
+                "cached", record.duration_s, record.prompt_tokens, record.completion_tokens
             )
             emit(StepFinished(step_id=path, duration_s=0.0, cached=True))
-            return record["output"]
+            return record.output
         if step.when is not None and not evaluate(step.when, context):
             state.records[path] = StepRecord("skipped")
             await self._commit(path, _Leaf(None), 0.0, state)

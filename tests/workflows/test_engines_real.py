@@ -56,10 +56,10 @@ async def test_the_brief_workflow_gives_schema_valid_outputs_on_each_engine(
     assert json.loads((run_dir / "summary.json").read_text())["engine"] == engine
     done = Checkpoint(run_dir / "checkpoint.sqlite").finished()
     outputs = given["outputs"]
-    outputs.resolve("outline", OutputContext()).model_validate(done["plan"]["output"])
-    keys = tuple(p["key"] for p in done["evidence"]["output"]["passages"])
+    outputs.resolve("outline", OutputContext()).model_validate(done["plan"].output)
+    keys = tuple(p["key"] for p in done["evidence"].output["passages"])
     section = outputs.resolve("section", OutputContext(citation_keys=keys)).model_validate(
-        done["write"]["output"]
+        done["write"].output
     )
     assert {s.cite for s in section.sentences} <= set(keys)
     events = list(read_trace(run_dir / "trace.jsonl"))
