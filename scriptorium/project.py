@@ -161,24 +161,23 @@ class Project:
         loaded = workflow if isinstance(workflow, LoadedWorkflow) else self.workflow(workflow)
         if run_dir is None:
             run_dir = new_run_dir(self.settings.project_dir / "runs", loaded.spec.name)
-        async with self.memory(corpus) as store, self.client() as client:
-            with self.telemetry() as exporters:
-                return await run_workflow(
-                    loaded,
-                    run_dir,
-                    client=client,
-                    catalog=self.catalog,
-                    tools=self.tools,
-                    outputs=self.outputs,
-                    memory=store,
-                    inputs=dict(inputs or {}),
-                    resume=resume,
-                    force=force,
-                    sinks=[*sinks, *exporters],
-                    engine=engine,
-                    review=review,
-                    reviewer=reviewer,
-                )
+        async with self._parts(corpus, sinks) as (store, client, all_sinks):
+            return await run_workflow(
+                loaded,
+                run_dir,
+                client=client,
+                catalog=self.catalog,
+                tools=self.tools,
+                outputs=self.outputs,
+                memory=store,
+                inputs=dict(inputs or {}),
+                resume=resume,
+                force=force,
+                sinks=all_sinks,
+                engine=engine,
+                review=review,
+                reviewer=reviewer,
+            )
 
     async def batch(
         self,
@@ -197,24 +196,23 @@ class Project:
         """Run `workflow` once per task in `batch_dir` (resuming tasks already begun there); a task
         that reaches an open review gate parks ("waiting") while the others go on."""
         loaded = workflow if isinstance(workflow, LoadedWorkflow) else self.workflow(workflow)
-        async with self.memory(corpus) as store, self.client() as client:
-            with self.telemetry() as exporters:
-                return await run_batch(
-                    loaded,
-                    tasks,
-                    batch_dir,
-                    client=client,
-                    catalog=self.catalog,
-                    tools=self.tools,
-                    outputs=self.outputs,
-                    memory=store,
-                    concurrency=concurrency,
-                    executor=executor,
-                    on_task=on_task,
-                    sinks=[*sinks, *exporters],
-                    engine=engine,
-                    review=review,
-                )
+        async with self._parts(corpus, sinks) as (store, client, all_sinks):
+            return await run_batch(
+                loaded,
+                tasks,
+                batch_dir,
+                client=client,
+                catalog=self.catalog,
+                tools=self.tools,
+                outputs=self.outputs,
+                memory=store,
+                concurrency=concurrency,
+                executor=executor,
+                on_task=on_task,
+                sinks=all_sinks,
+                engine=engine,
+                review=review,
+            )
 
     async def events(
         self, workflow: str | Path | LoadedWorkflow, inputs: Mapping[str, Any] | None = None, **options: Any
@@ -249,6 +247,16 @@ class Project:
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+
+    @asynccontextmanager
+    async def _parts(
+        self, corpus: Sequence[Path] | None, sinks: Sequence[EventSink]
+    ) -> AsyncIterator[tuple[MemoryStore, ModelClient, list[EventSink]]]:
+        """What a run or a batch holds open: memory (`corpus` ingested), a client, and the sinks
+        given plus the telemetry exporter when one is configured."""
+        async with self.memory(corpus) as store, self.client() as client:
+            with self.telemetry() as exporters:
+                yield store, client, [*sinks, *exporters]
 
     @contextmanager
     def telemetry(self) -> Iterator[list[EventSink]]:

@@ -13,9 +13,18 @@ import yaml
 from pydantic import BaseModel
 from rich.syntax import Syntax
 
-from ..agents import OutputContext, OutputRegistry
+from ..agents import OutputRegistry
 from ..errors import ConfigError
-from ..workflows.gates import Gate, GateDecision, GateRefused, Reviewer, answer_gate, check_edit, pending_gate
+from ..workflows.gates import (
+    Gate,
+    GateDecision,
+    GateRefused,
+    Reviewer,
+    answer_gate,
+    check_edit,
+    edit_model,
+    pending_gate,
+)
 from ._common import console, open_project
 
 
@@ -45,8 +54,9 @@ def review(
         raise GateRefused(f"{run_dir} waits at no review gate", hint="only a run that ended 'waiting' does")
     if edit is not None and len(waiting) > 1:
         raise ConfigError(f"{len(waiting)} gates wait in {run_dir}: --edit answers one; answer them in turn")
+    outputs = open_project(ctx).outputs
     for folder, gate in waiting:
-        model = _shape(ctx, gate)
+        model = edit_model(outputs, gate)
         if batch:
             console.print(f"[bold]task {folder.name}[/]")
         show(gate)
@@ -64,12 +74,6 @@ def review(
         console.print(f"[green]{decision.action}[/] recorded for {folder.name}")
     again = f"scriptorium batch --resume {run_dir}" if batch else f"scriptorium run --resume {run_dir}"
     console.print(f"go on with: {again}")
-
-
-def _shape(ctx: typer.Context, gate: Gate) -> type[BaseModel] | None:
-    if gate.shape is None:
-        return None
-    return open_project(ctx).outputs.resolve(gate.shape, OutputContext())
 
 
 def show(gate: Gate) -> None:
@@ -112,7 +116,7 @@ def terminal_reviewer(outputs: OutputRegistry) -> Reviewer:
     lock = asyncio.Lock()  # one question at a time
 
     async def answer(gate: Gate) -> GateDecision:
-        model = outputs.resolve(gate.shape, OutputContext()) if gate.shape else None
+        model = edit_model(outputs, gate)
         async with lock:
             show(gate)
             return await asyncio.to_thread(ask, gate, model)

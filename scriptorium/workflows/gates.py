@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from ..agents import OutputContext, OutputRegistry
 from ..errors import ConfigError, ScriptoriumError
 from .checkpoint import Checkpoint
 
@@ -36,6 +37,7 @@ __all__ = [
     "record_answer",
     "recorded_answer",
     "check_edit",
+    "edit_model",
     "pending_gate",
 ]
 
@@ -147,20 +149,33 @@ def record_answer(checkpoint: Checkpoint, gate: Gate, decision: GateDecision) ->
         checkpoint.set_meta(_PENDING, "")
 
 
-def pending_gate(run_dir: Path) -> Gate | None:
-    """The gate a parked run waits at, or None."""
+def _open(run_dir: Path) -> Checkpoint:
     checkpoint_file = run_dir / "checkpoint.sqlite"
     if not checkpoint_file.is_file():
         raise GateRefused(f"{run_dir} is not a run folder (no checkpoint.sqlite)")
-    checkpoint = Checkpoint(checkpoint_file)
-    try:
-        text = checkpoint.get_meta(_PENDING)
-    finally:
-        checkpoint.close()
+    return Checkpoint(checkpoint_file)
+
+
+def _pending(checkpoint: Checkpoint) -> Gate | None:
+    text = checkpoint.get_meta(_PENDING)
     if not text:
         return None
     data = json.loads(text)
     return Gate(data["path"], data["round"], data["shown"], data.get("description", ""), data.get("shape"))
+
+
+def pending_gate(run_dir: Path) -> Gate | None:
+    """The gate a parked run waits at, or None."""
+    checkpoint = _open(run_dir)
+    try:
+        return _pending(checkpoint)
+    finally:
+        checkpoint.close()
+
+
+def edit_model(outputs: OutputRegistry, gate: Gate) -> type[BaseModel] | None:
+    """The output model an edit at `gate` must validate against, if the gate names one."""
+    return outputs.resolve(gate.shape, OutputContext()) if gate.shape else None
 
 
 def answer_gate(
@@ -168,15 +183,16 @@ def answer_gate(
 ) -> Gate:
     """Record a person's answer to the gate `run_dir` waits at (an edit is checked first); the
     run then goes on with `--resume`. Refused when no gate is pending (or not the one named)."""
-    gate = pending_gate(run_dir)
-    if gate is None:
-        raise GateRefused(f"{run_dir} waits at no review gate", hint="only a run that ended 'waiting' does")
-    if path is not None and path != gate.path:
-        raise GateRefused(f"{run_dir} waits at gate '{gate.path}', not '{path}'")
-    if decision.action == "edit":
-        decision = decision.model_copy(update={"value": check_edit(gate.shown, decision.value, model)})
-    checkpoint = Checkpoint(run_dir / "checkpoint.sqlite")
+    checkpoint = _open(run_dir)
     try:
+        gate = _pending(checkpoint)
+        if gate is None:
+            hint = "only a run that ended 'waiting' does"
+            raise GateRefused(f"{run_dir} waits at no review gate", hint=hint)
+        if path is not None and path != gate.path:
+            raise GateRefused(f"{run_dir} waits at gate '{gate.path}', not '{path}'")
+        if decision.action == "edit":
+            decision = decision.model_copy(update={"value": check_edit(gate.shown, decision.value, model)})
         record_answer(checkpoint, gate, decision)
     finally:
         checkpoint.close()

@@ -17,13 +17,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ..agents import AgentCatalog, OutputContext, OutputRegistry, default_outputs
+from ..agents import AgentCatalog, OutputRegistry, default_outputs
 from ..agents.engine import AgentEngine
 from ..errors import ScriptoriumError
 from ..events import GateDecided, GateOpened, LoopEnded, StepFailed, StepFinished, StepStarted, emit, scope
 from ..tools import ToolContext, ToolRegistry
 from .checkpoint import Checkpoint, StepRow
-from .gates import Gate, GateParked, Reviewer, check_edit, park, record_answer, recorded_answer
+from .gates import Gate, GateParked, Reviewer, check_edit, edit_model, park, record_answer, recorded_answer
 from .loader import LoadedWorkflow, step_dependencies
 from .spec import StepSpec
 from .templates import evaluate, render_value
@@ -252,9 +252,9 @@ class WorkflowRunner:
         shown = render_value(step.review, context)
         if step.optional and not ({path, "all"} & self.review):
             return _Leaf(shown)  # a gate nobody asked for: the value passes as it is
-        model = self.outputs.resolve(step.shape, OutputContext()) if step.shape else None
         for round_ in range(1, step.rounds + 2):
             gate = Gate(path, round_, shown, step.description, step.shape)
+            model = edit_model(self.outputs, gate)
             decision = await asyncio.to_thread(recorded_answer, self.checkpoint, gate)
             if decision is None:
                 emit(GateOpened(round=round_, shown=shown, description=step.description))
