@@ -16,6 +16,7 @@ ScriptoriumError                     exit 1: the work failed
 ├── StepError                        workflows.runner: a step failed (its path; the cause chained)
 ├── AgentRunError                    agents.engine: an agent could not finish its task
 ├── NoEvidenceError                  paper.plan: memory holds nothing on the topic
+├── TextMismatch                     paper.draft: a reviewed text does not fit the draft it came from
 ├── EvaluationError                  evaluation.paper: a run folder cannot be evaluated
 ├── JudgeError                       evaluation.judge: the judge model failed
 ├── SchemaDataError                  testing.schema_data: no value can satisfy the schema

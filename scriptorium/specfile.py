@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import ScriptoriumError
 
-__all__ = ["Located", "SpecError", "SpecErrors", "load_yaml", "spec_errors"]
+__all__ = ["Located", "SpecError", "SpecErrors", "load_yaml", "parse_yaml", "spec_errors"]
 
 Path_ = tuple[str | int, ...]
 _PLAIN_COLLECTIONS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
@@ -82,26 +82,24 @@ def load_yaml(path: Path) -> Located:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(path, f"cannot read: {exc}") from exc
+    return parse_yaml(text, path)
+
+
+def parse_yaml(text: str, source: Path | str) -> Located:
+    """`text` as data with the position of every value; `source` names it in errors."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        located = Located(Path(source), None)
+        if node is not None:  # the safe constructor refuses e.g. a !!python tag
+            located.data = _build(node, (), located, yaml.SafeLoader(""))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         raise SpecError(
-            path, f"invalid YAML: {exc.problem or exc.context}", line=line, column=column
+            source, f"invalid YAML: {exc.problem or exc.context}", line=line, column=column
         ) from exc
     except yaml.YAMLError as exc:
-        raise SpecError(path, f"invalid YAML: {exc}") from exc
-    located = Located(path, None)
-    if node is not None:
-        try:
-            located.data = _build(node, (), located, yaml.SafeLoader(""))
-        except yaml.MarkedYAMLError as exc:  # e.g. a !!python tag the safe constructor refuses
-            mark = exc.problem_mark or exc.context_mark
-            line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-            raise SpecError(
-                path, f"invalid YAML: {exc.problem or exc.context}", line=line, column=column
-            ) from exc
+        raise SpecError(source, f"invalid YAML: {exc}") from exc
     return located
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..errors import ConfigError
+from ..paper.draft import PaperText
 from ..paper.plan import PaperOutline
 
 __all__ = [
@@ -208,4 +209,5 @@ def default_outputs() -> OutputRegistry:
     registry.register("restatement", Restatement)
     registry.register("title", PaperTitle)
     registry.register("paper_outline", PaperOutline)
+    registry.register("paper_text", PaperText)
     return registry

@@ -11,10 +11,13 @@ import click
 import typer
 import yaml
 from pydantic import BaseModel
+from rich import box
 from rich.syntax import Syntax
+from rich.table import Table
 
 from ..agents import OutputRegistry
 from ..errors import ConfigError
+from ..specfile import SpecError
 from ..workflows.gates import (
     Gate,
     GateDecision,
@@ -24,6 +27,7 @@ from ..workflows.gates import (
     check_edit,
     edit_model,
     pending_gate,
+    read_edit,
 )
 from ._common import console, open_project
 
@@ -65,9 +69,8 @@ def review(
         elif reject is not None:
             decision = GateDecision(action="reject", note=reject)
         elif edit is not None:
-            decision = GateDecision(
-                action="edit", value=_load_yaml(edit.read_text(encoding="utf-8"), str(edit))
-            )
+            located = read_edit(_read(edit), str(edit))
+            decision = GateDecision(action="edit", value=check_edit(gate.shown, located.data, model, located))
         else:
             decision = ask(gate, model)
         answer_gate(folder, decision, model, path=gate.path)
@@ -80,7 +83,36 @@ def show(gate: Gate) -> None:
     console.rule(f"review: {gate.path} (round {gate.round})")
     if gate.description:
         console.print(gate.description, highlight=False)
-    console.print(Syntax(_dump(gate.shown), "yaml", word_wrap=True))
+    if isinstance(gate.shown, dict):
+        table = Table(show_header=False, box=box.SIMPLE)
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(overflow="fold")
+        for name, value in gate.shown.items():
+            table.add_row(name, "\n".join(_lines(value)))
+        console.print(table)
+    else:
+        console.print(Syntax(_dump(gate.shown), "yaml", word_wrap=True))
+
+
+def _lines(value: Any, indent: str = "") -> list[str]:
+    """A value as readable lines: lists numbered, a record's first field as its label."""
+    if isinstance(value, list):
+        lines = []
+        for n, item in enumerate(value, 1):
+            inner = _lines(item, indent + "   ")
+            lines.append(f"{indent}{n}. {inner[0].strip()}" if inner else f"{indent}{n}.")
+            lines += inner[1:]
+        return lines or [f"{indent}(none)"]
+    if isinstance(value, dict):
+        items = list(value.items())
+        lines = [f"{indent}{items[0][1]}"] if items and not isinstance(items[0][1], list | dict) else []
+        for key, inner in items[len(lines) :]:
+            if isinstance(inner, list | dict):
+                lines += [f"{indent}{key}:", *_lines(inner, indent + "   ")]
+            else:
+                lines.append(f"{indent}{key}: {inner}")
+        return lines
+    return [f"{indent}{value}"]
 
 
 def ask(gate: Gate, model: type[BaseModel] | None) -> GateDecision:
@@ -105,8 +137,9 @@ def _edit_until_valid(gate: Gate, model: type[BaseModel] | None) -> Any:
         if changed is None:
             return None
         try:
-            return check_edit(gate.shown, _load_yaml(changed, "the edit"), model)
-        except (GateRefused, ConfigError) as exc:
+            located = read_edit(changed, "the edit")
+            return check_edit(gate.shown, located.data, model, located)
+        except (GateRefused, SpecError) as exc:
             console.print(f"[red]error:[/] {exc.message}; the editor opens again", highlight=False)
             text = changed  # the person's words are kept, not thrown away
 
@@ -128,10 +161,8 @@ def _dump(value: Any) -> str:
     return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=100)
 
 
-def _load_yaml(text: str, where: str) -> Any:
+def _read(path: Path) -> str:
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{where} is not valid YAML at{line}: {getattr(exc, 'problem', exc)}") from exc
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the edit {path}: {exc}") from exc

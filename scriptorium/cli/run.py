@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from ..agents import OutputRegistry
 from ..agents.engine import ENGINES, check_engine
 from ..errors import ConfigError
 from ..events import Event, StepFailed, StepFinished
@@ -115,7 +116,9 @@ def run(
         reviewer=reviewer,
     )
     try:
-        outcome = _run_in_tui(start, run_dir) if tui else asyncio.run(start(sinks=[_Progress()]))
+        outcome = (
+            _run_in_tui(start, run_dir, project.outputs) if tui else asyncio.run(start(sinks=[_Progress()]))
+        )
     except KeyboardInterrupt:
         outcome = None
     if outcome is None:
@@ -144,13 +147,16 @@ def run(
         console.print("[dim]the model server keeps running; `scriptorium serve --stop` stops it[/]")
 
 
-def _run_in_tui(start: Callable[..., Awaitable[RunOutcome]], run_dir: Path) -> RunOutcome | None:
-    """The run as a worker of the terminal UI; None when the UI was left before it ended (the run
-    is then cancelled, and resumable)."""
-    from ..tui import LiveSource, ScriptoriumTUI
+def _run_in_tui(
+    start: Callable[..., Awaitable[RunOutcome]], run_dir: Path, outputs: OutputRegistry
+) -> RunOutcome | None:
+    """The run as a worker of the terminal UI, its gates answered in the UI's editor; None when
+    the UI was left before it ended (the run is then cancelled, and resumable)."""
+    from ..tui import LiveSource, ScriptoriumTUI, tui_reviewer
 
     live = LiveSource()
-    app = ScriptoriumTUI(run_dir, live=live, work=lambda: start(sinks=[live]))
+    app = ScriptoriumTUI(run_dir, live=live)
+    app.work = lambda: start(sinks=[live], reviewer=tui_reviewer(app, outputs))
     app.run()
     return app.result if isinstance(app.result, RunOutcome) else None
 

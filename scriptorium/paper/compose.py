@@ -97,6 +97,8 @@ class Sentence(BaseModel):
     citations: list[str]
     quote: bool = False
     item: str
+    edited: bool = False
+    """Changed by a person at the `drafts` gate (`paper.draft`)."""
 
 
 class ComposedSection(BaseModel):

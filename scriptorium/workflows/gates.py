@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ..agents import OutputContext, OutputRegistry
 from ..errors import ConfigError, ScriptoriumError
+from ..specfile import Located, parse_yaml
 from .checkpoint import Checkpoint
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "record_answer",
     "recorded_answer",
     "check_edit",
+    "read_edit",
     "edit_model",
     "pending_gate",
 ]
@@ -96,34 +98,51 @@ Reviewer = Callable[[Gate], Awaitable[GateDecision]]
 """Answers a gate during the run (the CLI's prompt, the TUI's editor, a test's function)."""
 
 
-def check_edit(shown: Any, edited: Any, model: type[BaseModel] | None) -> Any:
+def read_edit(text: str, source: str) -> Located:
+    """A person's edit, as YAML with the position of every value; invalid YAML is a `SpecError`
+    naming `source`, line and column."""
+    return parse_yaml(text, source)
+
+
+def check_edit(shown: Any, edited: Any, model: type[BaseModel] | None, located: Located | None = None) -> Any:
     """`edited` when it keeps the shape of `shown` and validates against `model`; else a
-    `GateRefused` naming the field."""
-    _same_shape(shown, edited, "")
+    `GateRefused` naming the field (and its line, when `located` holds the edit's positions)."""
+    _same_shape(shown, edited, (), located)
     if model is None:
         return edited
     try:
         return model.model_validate(edited).model_dump(mode="json")
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "the value"
-        raise GateRefused(f"the edit is not valid at '{where}': {first['msg'].lower()}") from exc
+        place = _place(tuple(first["loc"]), located)
+        raise GateRefused(f"the edit is not valid at {place}: {first['msg'].lower()}") from exc
 
 
-def _same_shape(shown: Any, edited: Any, where: str) -> None:
-    place = where or "the value"
+def _place(path: tuple[str | int, ...], located: Located | None) -> str:
+    """'headings[1]' (line 3)', from a path of keys and indexes."""
+    dotted = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    name = f"'{dotted}'" if dotted else "the value"
+    if located is None:
+        return name
+    line, _ = located.position(path)
+    return f"{name} ({located.file}, line {line})" if line is not None else name
+
+
+def _same_shape(shown: Any, edited: Any, path: tuple[str | int, ...], located: Located | None) -> None:
     if isinstance(shown, dict):
         if not isinstance(edited, dict) or set(edited) != set(shown):
+            place = _place(path, located)
             raise GateRefused(f"the edit changes the fields of {place}: keep {sorted(shown)}")
         for key, value in shown.items():
-            _same_shape(value, edited[key], f"{where}.{key}" if where else key)
+            _same_shape(value, edited[key], (*path, key), located)
     elif isinstance(shown, list):
         if not isinstance(edited, list) or len(edited) != len(shown):
+            place = _place(path, located)
             raise GateRefused(f"the edit changes how many items {place} has: keep {len(shown)}")
         for n, (before, after) in enumerate(zip(shown, edited, strict=True)):
-            _same_shape(before, after, f"{where}[{n}]")
+            _same_shape(before, after, (*path, n), located)
     elif isinstance(shown, str) and not isinstance(edited, str):
-        raise GateRefused(f"{place} must stay text")
+        raise GateRefused(f"{_place(path, located)} must stay text")
 
 
 # -- the checkpoint's record of gates -----------------------------------------------------------

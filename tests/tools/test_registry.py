@@ -166,6 +166,7 @@ def test_builtins_and_entry_point_plugins_register_through_one_hook(
     registry = default_registry()
     assert registry.names() == [
         "assemble_paper",
+        "draft_paper",
         "echo",
         "memory_search",
         "outline_paper",

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from scriptorium import Project
 from scriptorium.cli import app
 from scriptorium.events import GateDecided, GateOpened, read_trace
+from scriptorium.paper.draft import PaperText
 from scriptorium.paper.plan import PaperOutline
 from scriptorium.testing import FunctionModel, ModelCall, SchemaModel
 from scriptorium.workflows.gates import Gate, GateDecision, GateRefused, answer_gate, pending_gate
@@ -43,7 +44,7 @@ async def test_a_parked_paper_run_is_answered_with_an_edit_and_resumes_without_a
     assert not (parked.run_dir / "outputs" / "paper.md").exists()  # nothing assembled before the answer
 
     edited = {"title": "Tesla and the electric century", "headings": ["Alpha one", "Beta two", "Gamma three"]}
-    with pytest.raises(GateRefused, match="how many items headings has: keep 3"):
+    with pytest.raises(GateRefused, match="how many items 'headings' has: keep 3"):
         answer_gate(parked.run_dir, GateDecision(action="edit", value={**edited, "headings": ["Only one"]}))
     with pytest.raises(GateRefused, match="waits at gate 'outline', not 'drafts'"):
         answer_gate(parked.run_dir, GateDecision(action="approve"), path="drafts")
@@ -63,6 +64,40 @@ async def test_a_parked_paper_run_is_answered_with_an_edit_and_resumes_without_a
     assert [(e.step_id, e.action, e.value) for e in decided] == [("outline", "edit", edited)]
     with pytest.raises(GateRefused, match="waits at no review gate"):
         answer_gate(parked.run_dir, GateDecision(action="approve"))
+
+
+async def test_the_drafts_gate_takes_a_persons_words_and_keeps_the_citations(tmp_path: Path) -> None:
+    project = Project.open(tmp_path, model=SchemaModel())
+    inputs = {"topic": "Nikola Tesla", "sections": 2}
+    parked = await project.run("paper", inputs, corpus=[_corpus(tmp_path)], review=["drafts"])
+    gate = pending_gate(parked.run_dir)
+    assert parked.result.status == "waiting" and gate is not None and gate.path == "drafts"
+    shown = PaperText.model_validate(gate.shown)
+    assert shown.lead and shown.sections[0].sentences, shown
+    assert not (parked.run_dir / "outputs" / "paper.md").exists()
+
+    edited = shown.model_dump()
+    edited["sections"][0]["heading"] = "What Tesla built"
+    edited["sections"][0]["sentences"][0] = "Tesla, a person wrote here, built machines."
+    removed = edited["lead"][0]
+    edited["lead"][0] = ""
+    one_more = {**edited, "lead": [*edited["lead"], "A sentence the draft never had."]}
+    with pytest.raises(GateRefused, match="how many items 'lead' has"):
+        answer_gate(parked.run_dir, GateDecision(action="edit", value=one_more), PaperText)
+    answer_gate(parked.run_dir, GateDecision(action="edit", value=edited), PaperText)
+
+    again = SchemaModel()
+    resumed = await Project.open(tmp_path, model=again).run("paper", run_dir=parked.run_dir, resume=True)
+    assert resumed.result.status == "succeeded", resumed.result.error
+    assert again.calls == []
+    paper = (parked.run_dir / "outputs" / "paper.md").read_text()
+    assert "## What Tesla built" in paper and "Tesla, a person wrote here, built machines. [" in paper
+    assert removed not in paper
+    report = json.loads((parked.run_dir / "outputs" / "citations.json").read_text())
+    marked = [s for s in report["sentences"] if s["edited"]]
+    assert [s["text"] for s in marked] == ["Tesla, a person wrote here, built machines."]
+    assert marked[0]["citations"]  # the person's sentence still cites the draft sentence's chunk
+    assert "1 sentence edited and 1 removed" in " ".join(resumed.result.outputs["notes"])
 
 
 async def test_an_optional_gate_nobody_opened_passes_its_value_through(tmp_path: Path) -> None:
@@ -141,9 +176,15 @@ def test_the_cli_parks_without_a_terminal_then_review_records_an_edit_file(tmp_p
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text("title: [unclosed\n")
     bad = runner.invoke(app, ["review", str(parked.run_dir), "--edit", str(wrong)])
-    assert bad.exit_code == 2 and "not valid YAML at line" in bad.output
+    assert bad.exit_code == 2 and f"{wrong}:2:1:" in "".join(bad.output.split()), bad.output
+    assert "invalid YAML" in bad.output
     gate = pending_gate(parked.run_dir)
     assert gate is not None  # a wrong edit loses nothing: the gate still waits
+    extra = {**gate.shown, "sections": [{**gate.shown["sections"][0], "x": 1}, *gate.shown["sections"][1:]]}
+    wrong.write_text(yaml.safe_dump(extra, sort_keys=False))  # line 3 starts sections[0]
+    field = runner.invoke(app, ["review", str(parked.run_dir), "--edit", str(wrong)])
+    assert field.exit_code == 2 and "changes the fields of 'sections[0]'" in field.output, field.output
+    assert "line 3)" in " ".join(field.output.split())
     fixed = tmp_path / "fixed.yaml"
     fixed.write_text(yaml.safe_dump({**gate.shown, "title": "Tides, edited"}))
     good = runner.invoke(app, ["review", str(parked.run_dir), "--edit", str(fixed)])

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..base import Tool
 from .memory_tools import memory_search, read_source
-from .paper import assemble_paper, outline_paper, review_tries, survey_topic
+from .paper import assemble_paper, draft_paper, outline_paper, review_tries, survey_topic
 from .web_search import web_search
 from .write_file import write_file
 
@@ -22,6 +22,7 @@ def register_tools(register: Callable[[Tool[Any, Any]], None]) -> None:
         write_file,
         survey_topic,
         review_tries,
+        draft_paper,
         assemble_paper,
         outline_paper,
     ):

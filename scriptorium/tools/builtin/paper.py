@@ -3,8 +3,10 @@
 - `survey_topic`: the plan from the evidence (themes, their headings, the sentences each part
   restates, the tries the writer makes), or a clear error when memory holds nothing on the topic.
 - `review_tries`: each item's tries judged by the checks; items with no good try are tried again.
-- `assemble_paper`: the paper composed from the verdicts and written as Markdown, JSON, BibTeX and
-  a citation report, with what was dropped and why.
+- `outline_paper`: the title and headings a person may review (the `outline` gate).
+- `draft_paper`: the paper composed from the verdicts; its words are what the `drafts` gate shows.
+- `assemble_paper`: the draft, with a person's edits, written as Markdown, JSON, BibTeX and a
+  citation report, with what was dropped and why.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from ...fileio import write_atomic, write_json_atomic
 from ...memory.store import Hit, MemoryStore
 from ...paper.checks import CopyIndex, english_words, missing_facts
 from ...paper.compose import ComposedPaper, Judge, Judged, compose, paper_title, to_retry
+from ...paper.draft import PaperText, TextMismatch, apply_text, paper_text
 from ...paper.formats import PAPER_FORMAT, bibtex, markdown, paper_json, references
 from ...paper.plan import Attempt, NoEvidenceError, PaperOutline, PaperPlan, avoid_words, plan_paper
 from ..base import ToolContext, tool
 
-__all__ = ["PAPER_FORMAT", "assemble_paper", "review_tries", "survey_topic"]
+__all__ = ["PAPER_FORMAT", "assemble_paper", "draft_paper", "outline_paper", "review_tries", "survey_topic"]
 
 
 class SurveyArgs(BaseModel):
@@ -111,7 +114,7 @@ async def outline_paper(args: OutlineArgs, ctx: ToolContext) -> PaperOutline:
     return PaperOutline(title=title, headings=[s.heading for s in args.plan.sections])
 
 
-class AssembleArgs(BaseModel):
+class DraftArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = None
@@ -124,31 +127,20 @@ class AssembleArgs(BaseModel):
     """The writer's second tries, one per `review.retry`."""
 
 
-class AssembledPaper(BaseModel):
-    paper: str
-    """Path of paper.md, relative to the run folder."""
-    title: str
-    words: int
-    references: int
-    citations: int
-    sections_asked: int
-    sections_written: int
-    lead_sentences: int
-    closing: bool
-    quotes: int
-    dropped_items: int
-    dropped_sections: list[str]
-    repeated: int
-    notes: list[str]
+class PaperDraft(BaseModel):
+    """The composed paper before it is written out: `text` is what the `drafts` gate shows."""
+
+    text: PaperText
+    paper: ComposedPaper
+    verdicts: dict[str, Judged]
+    """Every item's verdict, second tries included (for the citation report)."""
 
 
-@tool("assemble_paper", timeout_s=300)
-async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper:
-    """Compose the paper from the reviewed tries and write paper.md, paper.json, references and the
-    citation report."""
+@tool("draft_paper", timeout_s=300)
+async def draft_paper(args: DraftArgs, ctx: ToolContext) -> PaperDraft:
+    """Compose the paper from the reviewed tries: lead, sections, closing, each sentence citing
+    its chunk; nothing is written yet."""
     store = _store(ctx)
-    if ctx.run_dir is None:
-        raise ToolUnavailable("assembling a paper needs the run folder")
     plan, verdicts = args.plan, dict(args.review.verdicts)
     chunks_of_plan = await asyncio.to_thread(store.chunks_of, plan.sources)
     judge = _judge_of(store, plan, chunks_of_plan)
@@ -169,7 +161,53 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
         title = paper_title(args.title, plan.topic, plan.headings)
     quotable = await asyncio.to_thread(judge.quotable)
     paper = await asyncio.to_thread(compose, plan, title, verdicts, store.embedder.embed, quotable)
+    return PaperDraft(text=paper_text(paper), paper=paper, verdicts=verdicts)
+
+
+class AssembleArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    draft: PaperDraft
+    text: PaperText | None = None
+    """The draft's words as reviewed (the `drafts` gate); the draft's own when absent."""
+    plan: PaperPlan
+
+
+class AssembledPaper(BaseModel):
+    paper: str
+    """Path of paper.md, relative to the run folder."""
+    title: str
+    words: int
+    references: int
+    citations: int
+    sections_asked: int
+    sections_written: int
+    lead_sentences: int
+    closing: bool
+    quotes: int
+    dropped_items: int
+    dropped_sections: list[str]
+    repeated: int
+    edited: int
+    """Sentences a person changed at review."""
+    notes: list[str]
+
+
+@tool("assemble_paper", timeout_s=300)
+async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper:
+    """Write the drafted paper (with a person's edits, if any) as paper.md, paper.json, references
+    and the citation report."""
+    store = _store(ctx)
+    if ctx.run_dir is None:
+        raise ToolUnavailable("assembling a paper needs the run folder")
+    plan, verdicts, paper = args.plan, args.draft.verdicts, args.draft.paper
+    if args.text is not None:
+        try:
+            paper = apply_text(paper, args.text)
+        except TextMismatch as exc:
+            raise ToolError(exc.message) from exc
     keys = list(dict.fromkeys(k for s in paper.sentences for k in s.citations))
+    chunks_of_plan = await asyncio.to_thread(store.chunks_of, plan.sources)
     by_key = {hit.key: hit for hit in chunks_of_plan}
     hits = {key: by_key[key] for key in keys if key in by_key}
     dangling = [k for k in keys if k not in hits]
@@ -190,7 +228,7 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
     words = sum(len(s.text.split()) for s in paper.sentences)
     return AssembledPaper(
         paper="outputs/paper.md",
-        title=title,
+        title=paper.title,
         words=words,
         references=len(refs),
         citations=sum(len(s.citations) for s in paper.sentences),
@@ -202,6 +240,7 @@ async def assemble_paper(args: AssembleArgs, ctx: ToolContext) -> AssembledPaper
         dropped_items=len(paper.dropped_items),
         dropped_sections=paper.dropped_sections,
         repeated=len(paper.repeated),
+        edited=sum(1 for s in paper.sentences if s.edited),
         notes=paper.notes,
     )
 
@@ -256,6 +295,7 @@ def _citation_report(
                 "text": s.text,
                 "citations": s.citations,
                 "quote": s.quote,
+                "edited": s.edited,
                 "evidence": plan.item(s.item).text,
                 "closeness": verdicts[s.item].closeness,
                 "missing_facts": missing_facts(s.text, " ".join(chunks.get(k, "") for k in s.citations)),
