@@ -3,8 +3,9 @@
 Off unless asked for (`[otel] endpoint` in scriptorium.toml, or `SCRIPTORIUM_OTEL__ENDPOINT`):
 nothing leaves the machine by default. One span for the run, one per step (nested as the steps
 are), one per model request (`chat {model}`, with `gen_ai.*` request and usage attributes) and one
-per tool call (`execute_tool {name}`). Span times are the events' own, so replaying a finished
-`trace.jsonl` through this sink exports the run as it happened.
+per tool call (`execute_tool {name}`); a review gate's question and answer are events
+(`gate_opened`, `gate_decided` with the action) on its step's span. Span times are the events'
+own, so replaying a finished `trace.jsonl` through this sink exports the run as it happened.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from .models import (
     Event,
+    GateDecided,
+    GateOpened,
     ModelFailed,
     ModelRequest,
     ModelResponse,
@@ -133,6 +136,16 @@ class OtelSink:
                 start_time=_ns(event.ts),
                 attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": event.tool},
             )
+        elif isinstance(event, GateOpened | GateDecided):
+            # A person's part in the run: events on the gate's step span (what was done, not the
+            # words: those stay in trace.jsonl, on this machine).
+            on = self._steps.get((event.run_id, event.step_id or "")) or run
+            if on is not None:
+                gate: dict[str, Any] = {"scriptorium.gate.round": event.round}
+                if isinstance(event, GateDecided):
+                    gate["scriptorium.gate.action"] = event.action
+                    gate["scriptorium.gate.note"] = event.note[:500]
+                on.add_event(event.kind, attributes=gate, timestamp=_ns(event.ts))
         elif isinstance(event, ToolResult | ToolError) and event.call_id in self._tools:
             span = self._tools.pop(event.call_id)
             if isinstance(event, ToolError):

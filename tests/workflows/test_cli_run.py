@@ -52,6 +52,50 @@ def test_a_run_parks_at_a_gate_review_answers_it_and_resume_repeats_no_model_cal
     assert (run_dir / "outputs" / "paper.md").read_text().startswith("# ")
 
 
+CHECKED = """\
+name: checked_plan
+inputs:
+  topic: {type: string}
+  check: {type: boolean, default: false}
+steps:
+  plan:
+    agent: planner
+    prompt: "Plan a short paper on {{ inputs.topic }}."
+  check:
+    when: "{{ inputs.check }}"
+    review: "{{ steps.plan.output }}"
+    shape: outline
+outputs:
+  title: "{{ steps.plan.output.title }}"
+"""
+
+
+def test_a_batch_parks_the_tasks_that_reach_a_gate_and_finishes_them_after_review(
+    managed_server: ServerState, session_env: Settings, tmp_path: Path
+) -> None:
+    (tmp_path / "checked_plan.yaml").write_text(CHECKED)
+    rows = [{"topic": t, "check": n < 2} for n, t in enumerate(("tides", "glaciers", "moss", "basalt"))]
+    (tmp_path / "tasks.jsonl").write_text("\n".join(json.dumps(row) for row in rows))
+    runner = CliRunner()
+    first = runner.invoke(app, ["batch", "tasks.jsonl", "--workflow", "checked_plan.yaml"])
+    assert first.exit_code == 5, first.output  # some tasks wait for a person
+    batch_dir = next((tmp_path / "batches").iterdir())
+    tasks = sorted(p for p in (batch_dir / "tasks").iterdir() if p.is_dir())
+    status = [json.loads((t / "summary.json").read_text())["status"] for t in tasks]
+    assert sorted(status) == ["succeeded", "succeeded", "waiting", "waiting"]
+    asked = [_model_requests(t) for t in tasks]
+    assert all(n > 0 for n in asked)
+
+    answered = runner.invoke(app, ["review", str(batch_dir), "--approve"])
+    assert answered.exit_code == 0 and answered.output.count("approve recorded") == 2, answered.output
+    resumed = runner.invoke(app, ["batch", "--resume", str(batch_dir)])
+    assert resumed.exit_code == 0, resumed.output
+    assert [_model_requests(t) for t in tasks] == asked  # no plan was made again
+    for task in tasks:
+        summary = json.loads((task / "summary.json").read_text())
+        assert summary["status"] == "succeeded" and summary["outputs"]["title"]
+
+
 EDITOR = """\
 import sys, yaml
 path = sys.argv[1]

@@ -9,11 +9,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from typer.testing import CliRunner
 
 from scriptorium import Project
 from scriptorium.cli import app
 from scriptorium.events import GateDecided, GateOpened, read_trace
+from scriptorium.events.otel import OtelSink
 from scriptorium.paper.draft import PaperText
 from scriptorium.paper.plan import PaperOutline
 from scriptorium.testing import FunctionModel, ModelCall, SchemaModel
@@ -154,6 +158,20 @@ async def test_a_rejection_sends_the_work_back_with_the_note_then_a_bounded_numb
     assert outcome.result.outputs["title"] == "Second plan"
     assert [g.shown["title"] for g in asked] == ["First plan", "Second plan"]
     assert "Reviewer: make it about tides" in model.calls[-1].prompt and len(model.calls) == 2
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    sink = OtelSink(provider.get_tracer("test"))
+    for event in read_trace(outcome.run_dir / "trace.jsonl"):
+        sink.handle(event)  # type: ignore[arg-type]
+    check = next(s for s in exporter.get_finished_spans() if s.name == "step check")
+    told = [(e.name, dict(e.attributes or {}).get("scriptorium.gate.action")) for e in check.events]
+    assert told == [
+        ("gate_opened", None),
+        ("gate_decided", "reject"),
+        ("gate_opened", None),
+        ("gate_decided", "approve"),
+    ]
 
     async def never_happy(gate: Gate) -> GateDecision:
         return GateDecision(action="reject", note="no")
