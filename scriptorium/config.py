@@ -7,21 +7,33 @@ Nested sections map to `[server]`/`[client]` tables in the TOML file and to
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import tomllib
+from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
+from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
-from .errors import ConfigError
+from .errors import ConfigError, plain_message
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -102,6 +114,15 @@ class MemorySettings(BaseModel):
     chunk_size: int = Field(default=1200, ge=100)
     """Characters per chunk at most."""
     chunk_overlap: int = Field(default=200, ge=0)
+    """Characters a chunk repeats from the one before; less than `chunk_size`."""
+
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> MemorySettings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be less than chunk_size ({self.chunk_size})"
+            )
+        return self
 
 
 class EvalSettings(BaseModel):
@@ -185,14 +206,13 @@ class Settings(BaseSettings):
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
-        return (
-            ",".join(u.strip().rstrip("/") for u in value.split(",") if u.strip()) or None if value else None
-        )
+        urls = [_http_url(u) for u in value.split(",") if u.strip()] if value else []
+        return ",".join(urls) or None
 
     @field_validator("endpoints")
     @classmethod
     def _strip_slashes(cls, value: list[str]) -> list[str]:
-        return [u.strip().rstrip("/") for u in value if u.strip()]
+        return [_http_url(u) for u in value if u.strip()]
 
     @property
     def endpoint_urls(self) -> list[str]:
@@ -271,8 +291,13 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     if path is not None:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{path}: not UTF-8 text (byte {exc.start})", hint="save it as UTF-8, as TOML requires"
+            ) from exc
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    _check_environment(os.environ)
     given = _drop_none(overrides)
     if path is not None:
         data = {"project_dir": path.parent.resolve(), **data}
@@ -281,8 +306,95 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(**given)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path, data), hint=_hint(exc)) from exc
+    except SettingsError as exc:  # an environment value that is not the JSON its field needs
+        raise _environment_error(os.environ) from exc
     finally:
         _toml_data.reset(token)
+
+
+ENV_PREFIX = "SCRIPTORIUM_"
+NOT_SETTINGS = frozenset(
+    {
+        "SCRIPTORIUM_CONFIG",
+        "SCRIPTORIUM_PLUGINS",
+        "SCRIPTORIUM_WORKER_API_KEY",
+        "SCRIPTORIUM_VENV",
+        "SCRIPTORIUM_UPDATE_SNAPSHOTS",
+    }
+)
+"""Variables read elsewhere (the config file, plugins, a Ray worker's key, the set-up script, the
+TUI tests' snapshots)."""
+
+
+def _http_url(text: str) -> str:
+    url = text.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"'{url}' is not an http(s) URL, e.g. http://127.0.0.1:8000/v1")
+    return url
+
+
+def _setting_of(name: str) -> tuple[type[BaseModel], str] | None:
+    """The model and field a `SCRIPTORIUM_*` variable sets, or None when it names no setting."""
+    parts = name[len(ENV_PREFIX) :].lower().split("__")
+    model: type[BaseModel] = Settings
+    for part in parts[:-1]:
+        annotation = model.model_fields[part].annotation if part in model.model_fields else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return (model, parts[-1]) if parts[-1] in model.model_fields else None
+
+
+def _ours(environ: Mapping[str, str]) -> list[str]:
+    return sorted(n for n in environ if n.upper().startswith(ENV_PREFIX) and n.upper() not in NOT_SETTINGS)
+
+
+def _check_environment(environ: Mapping[str, str]) -> None:
+    """Refuse a `SCRIPTORIUM_*` variable that names no setting (a typo would be ignored)."""
+    for name in _ours(environ):
+        if _setting_of(name.upper()) is None:
+            known = _setting_variables(Settings, "")  # compared without the prefix all share
+            close = difflib.get_close_matches(name.upper()[len(ENV_PREFIX) :], known, n=1, cutoff=0.7)
+            hint = (
+                f"did you mean {ENV_PREFIX}{close[0]}?"
+                if close
+                else "`scriptorium config` shows every setting"
+            )
+            raise ConfigError(f"environment variable {name} names no setting", hint=hint)
+
+
+def _setting_variables(model: type[BaseModel], prefix: str) -> list[str]:
+    """Every variable that names a setting: sections, and each of their fields."""
+    names = []
+    for field, info in model.model_fields.items():
+        name = prefix + field.upper()
+        names.append(name)
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            names += _setting_variables(info.annotation, name + "__")
+    return names
+
+
+def _environment_error(environ: Mapping[str, str]) -> ConfigError:
+    """Which variable holds a value its setting cannot take (pydantic-settings does not say)."""
+    for name in _ours(environ):
+        found = _setting_of(name.upper())
+        if found is None:
+            continue
+        annotation = found[0].model_fields[found[1]].annotation
+        section = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        if not section and get_origin(annotation) not in (list, dict):
+            continue
+        try:
+            json.loads(environ[name])
+        except ValueError as exc:
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                first = next(iter(annotation.model_fields)).upper()
+                hint = f"a section takes a JSON object, or set one field: {name}__{first}=..."
+            else:
+                hint = f'a list takes JSON, e.g. {name}=\'["a", "b"]\''
+            return ConfigError(f"environment variable {name} is not valid JSON ({exc})", hint=hint)
+    return ConfigError("an environment variable holds a value its setting cannot take")
 
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
@@ -302,7 +414,7 @@ def _describe(exc: ValidationError, path: Path | None, toml: dict[str, Any]) -> 
     for error in exc.errors():
         loc = ".".join(str(part) for part in error["loc"])
         source = _source_of(error["loc"], path, toml)
-        lines.append(f"{source}: setting '{loc}': {error['msg']}")
+        lines.append(f"{source}: setting '{loc}': {plain_message(error)}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 

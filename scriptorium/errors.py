@@ -56,7 +56,8 @@ message says what to do next. Only the CLI turns these into exit codes, `exit_co
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 __all__ = [
     "AuthenticationFailed",
@@ -86,6 +87,7 @@ __all__ = [
     "ServerStartError",
     "ServingError",
     "StructuredOutputError",
+    "plain_message",
 ]
 
 START_HINT = "start one with `scriptorium serve --detach`, or set SCRIPTORIUM_BASE_URL to a running server"
@@ -255,3 +257,21 @@ class UnknownModel(FineTuneError):
 
 class NotEnoughMemory(FineTuneError):
     """The training run's estimated peak memory is more than this machine has available."""
+
+
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def plain_message(error: Mapping[str, Any]) -> str:
+    """One pydantic validation error (`ValidationError.errors()` item) in our words: what is wrong
+    with the value, without pydantic's phrasing ("Extra inputs are not permitted", "Value error, ")."""
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        loc = error.get("loc") or ("?",)
+        return f"unknown field '{loc[-1]}'"
+    if kind == "missing":
+        return "is required but missing"
+    message = str(error.get("msg", "is not valid"))
+    for prefix in _PYDANTIC_PREFIXES:
+        message = message.removeprefix(prefix)
+    return message[:1].lower() + message[1:]

@@ -119,6 +119,7 @@ class Project:
         try:
             if corpus:
                 report = await asyncio.to_thread(store.ingest, list(corpus))
+                _log_problems(report)
                 log.info("memory: %s", report.summary())
             yield store
         finally:
@@ -128,9 +129,11 @@ class Project:
         """Add files and folders to the project's memory."""
         store = open_store(self.settings)
         try:
-            return store.ingest(list(paths))
+            report = store.ingest(list(paths))
         finally:
             store.close()
+        _log_problems(report)
+        return report
 
     def workflow(self, name: str | Path) -> LoadedWorkflow:
         """A workflow by name (the project's `workflows/`, then the library) or path, checked."""
@@ -271,6 +274,16 @@ class Project:
             yield [OtelSink(tracer)]
         finally:
             provider.shutdown()
+
+
+def _log_problems(report: IngestReport) -> None:
+    """Each path the ingest could not use, and each warning, by name: a summary's count alone
+    would not say which file to fix."""
+    for outcome in report.outcomes:
+        if outcome.status in ("skipped", "failed"):
+            log.warning("%s %s: %s", outcome.status, outcome.source, outcome.reason)
+        for warning in outcome.warnings:
+            log.warning("%s: %s", outcome.source, warning)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -18,9 +18,9 @@ from typing import Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import ScriptoriumError
+from .errors import ScriptoriumError, plain_message
 
-__all__ = ["Located", "SpecError", "SpecErrors", "load_yaml", "parse_yaml", "spec_errors"]
+__all__ = ["Located", "SpecError", "SpecErrors", "load_yaml", "parse_yaml", "read_text", "spec_errors"]
 
 Path_ = tuple[str | int, ...]
 _PLAIN_COLLECTIONS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
@@ -41,7 +41,7 @@ class SpecError(ScriptoriumError):
         field: str | None = None,
         hint: str | None = None,
     ) -> None:
-        where = str(file) + (f":{line}:{column}" if line is not None else "")
+        where = str(file) + (f":{line}" if line is not None else "") + (f":{column}" if column else "")
         about = f"field '{field}': " if field else ""
         super().__init__(f"{where}: {about}{message}", hint=hint)
         self.file = str(file)
@@ -78,11 +78,28 @@ class Located:
 
 
 def load_yaml(path: Path) -> Located:
+    return parse_yaml(read_text(path), path)
+
+
+def read_text(path: Path) -> str:
+    """A spec or task file's text; one that is not UTF-8 is refused with the line of the first
+    byte that is not (a guessed encoding could change the meaning of a value in silence)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(path, f"cannot read: {exc}") from exc
-    return parse_yaml(text, path)
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(path, f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError(
+            path,
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x})",
+            line=line,
+            column=column,
+            hint="save the file as UTF-8",
+        ) from exc
 
 
 def parse_yaml(text: str, source: Path | str) -> Located:
@@ -150,7 +167,7 @@ def spec_errors(
         loc = tuple(part for part in error["loc"])
         line, column = located.position((*prefix, *loc))
         hint = None
-        message = error["msg"]
+        message = plain_message(error)
         if error["type"] == "extra_forbidden":
             known = _fields_at(model, loc[:-1])
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)

@@ -111,7 +111,7 @@ def validate(
         console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
     if problems:
         console.print(f"{len(problems)} problem(s)")
-        raise typer.Exit(1)
+        raise typer.Exit(2)  # bad input, as every other refused file
     console.print(f"[green]✓[/] {count} agent(s) valid")
 
 

@@ -72,7 +72,7 @@ def validate(
         else:
             console.print(f"[green]✓[/] {target}", highlight=False)
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(2)  # bad input, as every other refused file
 
 
 @workflows_app.command("show")

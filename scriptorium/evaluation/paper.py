@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import ScriptoriumError
+from ..errors import ScriptoriumError, plain_message
 from ..paper.formats import PAPER_FORMAT
 from ..workflows.run_folder import RunFolderError, read_run_summary
 
@@ -94,7 +94,7 @@ def load_paper(run_dir: Path) -> PaperData:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "top level"
-        raise EvaluationError(f"{path} is damaged: {where}: {first['msg']}") from exc
+        raise EvaluationError(f"{path} is damaged: {where}: {plain_message(first)}") from exc
     if paper.memory is not None and not paper.memory.path.is_absolute():
         # Written relative to the run folder, so that no output names this machine's paths.
         paper.memory.path = (run_dir / paper.memory.path).resolve()

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..errors import plain_message
 from .paper import EvaluationError
 
 __all__ = ["ReferenceOutline", "load_reference"]
@@ -46,7 +47,7 @@ def load_reference(path: Path) -> ReferenceOutline:
         return ReferenceOutline.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'top level'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'top level'}: {plain_message(e)}" for e in exc.errors()
         )
         raise EvaluationError(
             f"the reference outline {path} is not valid: {problems}",

@@ -1,17 +1,21 @@
 """Read Markdown, plain text, HTML and PDF files into plain text with a title.
 
 HTML headings become Markdown headings and block elements become paragraphs, so the chunker treats
-every format alike. A file that cannot be read raises `UnreadableFile`; ingestion reports and skips it.
+every format alike. A file with no text to give (binary, an unknown encoding, an unsupported type)
+raises `UnreadableFile`; ingestion reports and skips it. A file that cannot be opened raises the
+`OSError`, which ingestion reports as a path it could not read.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
 from ..errors import MemoryStoreError
+from .decoding import NotText, decode_text
 
 __all__ = ["SUPPORTED_SUFFIXES", "Document", "UnreadableFile", "load_document"]
 
@@ -27,28 +31,36 @@ class Document:
     source: str
     title: str
     text: str
+    notes: tuple[str, ...] = ()
+    """What the reader should know about how it was read (say, the encoding it was read with)."""
 
 
 def load_document(path: Path) -> Document:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise UnreadableFile(f"unsupported file type '{suffix or path.name}'")
+    raw = path.read_bytes()  # an OSError here is the path's problem, not the content's: it propagates
+    notes: tuple[str, ...] = ()
     try:
         if suffix == ".pdf":
-            title, text = _pdf(path)
+            title, text = _pdf(raw)
         else:
-            raw = path.read_text(encoding="utf-8", errors="replace")
+            decoded = decode_text(raw)
+            if isinstance(decoded, NotText):
+                raise UnreadableFile(decoded.reason)
+            notes = (decoded.note,) if decoded.note else ()
             if suffix in (".html", ".htm"):
-                title, text = _html(raw)
+                title, text = _html(decoded.text)
             else:
-                title, text = _markdown_title(raw), raw
+                title, text = _markdown_title(decoded.text), decoded.text
     except UnreadableFile:
         raise
     except Exception as exc:
         raise UnreadableFile(f"{type(exc).__name__}: {exc}") from exc
     if not text.strip():
         raise UnreadableFile("no text in it")
-    return Document(source=str(path), title=title or path.stem.replace("_", " ").replace("-", " "), text=text)
+    title = title or path.stem.replace("_", " ").replace("-", " ")
+    return Document(source=str(path), title=title, text=text, notes=notes)
 
 
 def _markdown_title(text: str) -> str:
@@ -56,10 +68,10 @@ def _markdown_title(text: str) -> str:
     return match.group(1).strip() if match else ""
 
 
-def _pdf(path: Path) -> tuple[str, str]:
+def _pdf(raw: bytes) -> tuple[str, str]:
     from pypdf import PdfReader
 
-    reader = PdfReader(str(path))
+    reader = PdfReader(io.BytesIO(raw))
     if reader.is_encrypted:
         raise UnreadableFile("the PDF is encrypted")
     pages = [(page.extract_text() or "").strip() for page in reader.pages]

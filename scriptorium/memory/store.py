@@ -8,6 +8,8 @@
 - Chunk ids are the source's hash plus the chunk's offsets: adding the same chunks again (say, after a
   crash) is an idempotent upsert. Citation keys are short and stable (`rag-basics:3`): a source keeps
   its slug for as long as it is in the store.
+- Ingesting never stops at a bad input: a path that cannot be read is `failed`, a file with no text
+  (binary, unknown encoding, unsupported type) `skipped`, each with its reason, and the rest is stored.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -27,14 +29,24 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict
 
 from ..errors import EmbeddingMismatch, MemoryStoreError, StoreLocked
 from ..events import MemoryHit, MemoryHits, MemoryQuery, emit
 from .chunking import split_text
 from .embeddings import LocalEmbedder
 from .loaders import Document, UnreadableFile, load_document
+from .paths import PathProblem, describe_os_error, expand_paths, walk
 
-__all__ = ["FileOutcome", "Hit", "IngestReport", "MemoryStore", "SourceKind", "expand_paths"]
+__all__ = [
+    "LARGE_FILE_BYTES",
+    "FileOutcome",
+    "Hit",
+    "IngestReport",
+    "MemoryStore",
+    "SourceKind",
+    "expand_paths",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +54,11 @@ SourceKind = Literal["file", "web", "note"]
 _LOCK_NAME = "scriptorium.lock"
 _EMBED_BATCH = 4096  # chunks embedded and written together: the encoder sorts each batch by length, and
 # larger batches mean less padding (measured: 512 gave 0.76x raw encode speed)
+_PROGRESS_SLICE = 32  # chunks embedded between two progress reports: on 2 CPU cores MiniLM embeds
+# about 5-10 chunks of 1,200 characters a second (measured), so a report every few seconds; the batch
+# is sorted by length first, so slicing it adds no padding
+LARGE_FILE_BYTES = 5 * 1024 * 1024
+"""Files larger than this are announced before they are read: embedding one takes many minutes on a CPU."""
 
 
 @dataclass(frozen=True)
@@ -59,12 +76,18 @@ class Hit:
     metadata: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class FileOutcome:
+class FileOutcome(BaseModel):
+    """What ingesting one path did: `skipped` has no text to give, `failed` could not be read."""
+
+    model_config = ConfigDict(frozen=True)
+
     source: str
-    status: Literal["added", "replaced", "unchanged", "skipped"]
-    chunks: int
+    status: Literal["added", "replaced", "unchanged", "skipped", "failed"]
+    chunks: int = 0
     reason: str = ""
+    """Why it was skipped or failed."""
+    warnings: tuple[str, ...] = ()
+    """What to know about a file that was stored (read as cp1252, very large)."""
 
 
 @dataclass
@@ -77,29 +100,66 @@ class _Planned:
     ids: list[str]
     texts: list[str]
     metadatas: list[dict[str, str | int | float | bool]]
+    warnings: tuple[str, ...] = ()
 
     @property
     def outcome(self) -> FileOutcome:
-        return FileOutcome(self.source, "replaced" if self.old_ids else "added", len(self.ids))
+        return FileOutcome(
+            source=self.source,
+            status="replaced" if self.old_ids else "added",
+            chunks=len(self.ids),
+            warnings=self.warnings,
+        )
 
 
-@dataclass
-class IngestReport:
-    outcomes: list[FileOutcome] = field(default_factory=list)
+class IngestReport(BaseModel):
+    outcomes: list[FileOutcome] = []
 
     def count(self, status: str) -> int:
+        """Chunks of the files with this status."""
         return sum(o.chunks for o in self.outcomes if o.status == status)
 
     @property
     def skipped(self) -> list[FileOutcome]:
         return [o for o in self.outcomes if o.status == "skipped"]
 
+    @property
+    def failed(self) -> list[FileOutcome]:
+        """Paths that could not be read (missing, a symlink loop, no permission)."""
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def warned(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.warnings]
+
     def summary(self) -> str:
-        return (
+        text = (
             f"{len(self.outcomes)} files: {self.count('added')} chunks added, "
             f"{self.count('replaced')} replaced, {self.count('unchanged')} unchanged, "
             f"{len(self.skipped)} skipped"
         )
+        if self.failed:
+            text += f", {len(self.failed)} could not be read"
+        if self.warned:
+            text += f", {len(self.warned)} with warnings"
+        return text
+
+
+@dataclass
+class _Progress:
+    """Chunks planned and embedded so far in one `ingest` call, told to its `on_chunks`."""
+
+    on_chunks: Callable[[int, int], None]
+    planned: int = 0
+    embedded: int = 0
+
+    def plan(self, chunks: int) -> None:
+        self.planned += chunks
+        self.on_chunks(self.embedded, self.planned)
+
+    def embed(self, chunks: int) -> None:
+        self.embedded += chunks
+        self.on_chunks(self.embedded, self.planned)
 
 
 class MemoryStore:
@@ -148,40 +208,84 @@ class MemoryStore:
     # -- writing ---------------------------------------------------------------------------------
 
     def ingest(
-        self, paths: Iterable[Path], on_file: Callable[[FileOutcome], None] | None = None
+        self,
+        paths: Iterable[Path],
+        on_file: Callable[[FileOutcome], None] | None = None,
+        *,
+        on_warning: Callable[[str, str], None] | None = None,
+        on_chunks: Callable[[int, int], None] | None = None,
+        large_file_bytes: int = LARGE_FILE_BYTES,
+        max_file_bytes: int | None = None,
     ) -> IngestReport:
         """Add files (folders are walked); unchanged files add nothing, changed ones are replaced.
 
         Chunks of several files are embedded together in large batches: per-file batches of a few
-        chunks would leave most of the embedding model's throughput unused.
+        chunks would leave most of the embedding model's throughput unused. A path that cannot be
+        read is reported `failed` and one with no text `skipped`; the others are stored all the same.
+
+        `on_file` hears each file's outcome once it is read and planned (its chunks are embedded
+        and written with their batch after); `on_warning(source, message)` hears a warning as soon
+        as it is known (a file over `large_file_bytes`, before it is read); `on_chunks(embedded,
+        planned)` hears the chunks embedded so far every few seconds. Files over `max_file_bytes`
+        are skipped unread.
         """
         report = IngestReport()
+        progress = _Progress(on_chunks) if on_chunks is not None else None
 
         def done(outcome: FileOutcome) -> None:
             report.outcomes.append(outcome)
             if on_file is not None:
                 on_file(outcome)
 
+        def warn(source: str, message: str) -> None:
+            log.info("%s: %s", source, message)
+            if on_warning is not None:
+                on_warning(source, message)
+
         pending: list[_Planned] = []
-        for path, location in _locations(paths).items():
+        for item in walk(paths):
+            if isinstance(item, PathProblem):
+                done(FileOutcome(source=str(item.path), status="failed", reason=item.reason))
+                continue
+            path = item.path
             try:
+                size = path.stat().st_size
+                if max_file_bytes is not None and size > max_file_bytes:
+                    reason = f"{_size(size)}, over the size limit of {_size(max_file_bytes)}"
+                    done(FileOutcome(source=str(path), status="skipped", reason=reason))
+                    continue
+                warnings: list[str] = []
+                if size > large_file_bytes:
+                    warnings.append(
+                        f"large file ({_size(size)}): embedding it can take many minutes on a CPU"
+                    )
+                    warn(str(path), warnings[-1])
                 document = load_document(path)
             except UnreadableFile as exc:
                 log.info("skipping %s: %s", path, exc)
-                done(FileOutcome(str(path), "skipped", 0, str(exc)))
+                done(FileOutcome(source=str(path), status="skipped", reason=exc.message))
                 continue
+            except OSError as exc:  # gone, or made unreadable, since the walk found it
+                done(FileOutcome(source=str(path), status="failed", reason=describe_os_error(path, exc)))
+                continue
+            for note in document.notes:
+                warnings.append(note)
+                warn(str(path), note)
             planned = self._plan(
-                document, "file", reserved={p.slug: p.source for p in pending}, location=location
+                document, "file", reserved={p.slug: p.source for p in pending}, location=item.location
             )
             if isinstance(planned, FileOutcome):
-                done(planned)
+                done(planned.model_copy(update={"warnings": tuple(warnings)}))
                 continue
+            planned.warnings = tuple(warnings)
             pending.append(planned)
+            if progress is not None:
+                progress.plan(len(planned.ids))
             done(planned.outcome)  # progress per file; the write follows with its batch
             if sum(len(p.ids) for p in pending) >= _EMBED_BATCH:
-                self._write(pending)
+                self._write(pending, progress)
                 pending = []
-        self._write(pending)
+        self._write(pending, progress)
         return report
 
     def add_document(self, document: Document, *, kind: SourceKind = "file") -> FileOutcome:
@@ -200,7 +304,7 @@ class MemoryStore:
         old_ids: list[str] = list(existing["ids"])
         old_meta = existing["metadatas"] or []
         if old_ids and all(m.get("content_hash") == content_hash for m in old_meta):
-            return FileOutcome(document.source, "unchanged", len(old_ids))
+            return FileOutcome(source=document.source, status="unchanged", chunks=len(old_ids))
         slug = str(old_meta[0]["slug"]) if old_meta else self._new_slug(document.source, reserved)
         chunks = split_text(document.text, self.chunk_size, self.chunk_overlap)
         source_id = hashlib.sha256(document.source.encode("utf-8")).hexdigest()[:16]
@@ -233,7 +337,7 @@ class MemoryStore:
             ],
         )
 
-    def _write(self, planned: list[_Planned]) -> None:
+    def _write(self, planned: list[_Planned], progress: _Progress | None = None) -> None:
         if not planned:
             return
         stale = [old for p in planned for old in p.old_ids]
@@ -242,7 +346,7 @@ class MemoryStore:
         ids = [i for p in planned for i in p.ids]
         texts = [t for p in planned for t in p.texts]
         metadatas = [m for p in planned for m in p.metadatas]
-        vectors = self.embedder.embed(texts)
+        vectors = self._embed(texts, progress)
         limit = self._client.get_max_batch_size()
         for offset in range(0, len(ids), limit):
             window = slice(offset, offset + limit)
@@ -252,6 +356,20 @@ class MemoryStore:
                 documents=texts[window],
                 metadatas=metadatas[window],
             )
+
+    def _embed(self, texts: list[str], progress: _Progress | None) -> NDArray[np.float32]:
+        """The texts' embeddings; with `progress`, embedded a slice at a time and told after each."""
+        if progress is None:
+            return self.embedder.embed(texts)
+        # Longest first, as the encoder orders one call's texts itself: slices of this order pad
+        # as little as one call over all of them would.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors = np.empty((len(texts), self.embedder.dimension), dtype=np.float32)
+        for start in range(0, len(order), _PROGRESS_SLICE):
+            part = order[start : start + _PROGRESS_SLICE]
+            vectors[part] = self.embedder.embed([texts[i] for i in part])
+            progress.embed(len(part))
+        return vectors
 
     def add_note(self, text: str, *, source: str, title: str = "", kind: SourceKind = "note") -> list[str]:
         """Record text found at run time (a web result, an agent's note) with its provenance."""
@@ -399,25 +517,10 @@ def _collection_name(name: str) -> str:
     return cleaned if len(cleaned) >= 3 else f"{cleaned}-memory"
 
 
-def _locations(paths: Iterable[Path]) -> dict[Path, str]:
-    """The files `expand_paths` gives, in its order, each with its path relative to the folder it
-    was found under (a file named alone: its name)."""
-    found: dict[Path, str] = {}
-    for path in paths:
-        for file in expand_paths([path]):
-            found.setdefault(file, file.relative_to(path).as_posix() if path.is_dir() else file.name)
-    return found
-
-
-def expand_paths(paths: Iterable[Path]) -> list[Path]:
-    """Files named, and the files under folders named (hidden ones left out), each once, in order."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
-        else:
-            files.append(path)
-    return list(dict.fromkeys(files))
+def _size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    return f"{size / 1024:.1f} KB" if size >= 1024 else f"{size} bytes"
 
 
 def _acquire(lock_path: Path) -> IO[str]:

@@ -28,6 +28,7 @@ from pydantic import SecretStr
 from ..config import Settings
 from ..errors import ServerNotRunning, ServerStartError, UnknownModel
 from .keys import load_or_create_api_key
+from .liveness import RecordedProcess, group_alive, recorded_process
 from .models import resolve_model_path
 from .state import ServerState, read_state, remove_state, write_state
 
@@ -39,6 +40,10 @@ Progress = Callable[[float, str], None]
 """Called while waiting for readiness with the seconds elapsed and the last log line."""
 
 _LOG_TAIL_LINES = 25
+_GONE_DETAIL = {
+    "reused": " (its pid is now another program's)",
+    "orphans": " (its leftover engine processes are stopped)",
+}
 _STOP_GRACE_S = 30.0
 
 
@@ -226,15 +231,16 @@ class ManagedServer:
         return self.state_dir / "logs" / f"vllm-{self.settings.server.port}.log"
 
     def running(self) -> ServerState | None:
-        """The recorded server if it is alive and answering; a dead one's state file is removed."""
+        """The recorded server if it is alive and answering; a dead one's record is cleared (one
+        whose engine processes outlived it is cleared by `start`, which stops them first)."""
         state = read_state(self.state_dir)
         if state is None:
             return None
-        if not _group_alive(state.pid):
-            log.info("removing the state of server pid %d, which is gone", state.pid)
-            remove_state(self.state_dir)
+        left = recorded_process(state)
+        if left in ("gone", "reused"):
+            self._clear_record(state, left)
             return None
-        return state if is_healthy(state.base_url, state.api_key) else None
+        return state if left == "running" and is_healthy(state.base_url, state.api_key) else None
 
     def ensure(self, on_progress: Progress | None = None) -> tuple[ServerState, bool]:
         """Attach to the running server or start one; returns the state and whether it was started."""
@@ -252,13 +258,21 @@ class ManagedServer:
         """Start a server and block until it is ready; on any failure nothing is left running."""
         server = self.settings.server
         recorded = read_state(self.state_dir)
-        if recorded is not None and _group_alive(recorded.pid):
-            raise ServerStartError(
-                f"a managed server (pid {recorded.pid}) is already recorded in {self.state_dir} "
-                "but does not answer",
-                hint="`scriptorium serve --stop` stops it",
-                log_tail=_tail(Path(recorded.log_path)),
-            )
+        if recorded is not None:
+            left = recorded_process(recorded)
+            if left == "running":
+                raise ServerStartError(
+                    f"the managed server recorded in {self.state_dir} (pid {recorded.pid}) is running "
+                    f"but does not answer at {recorded.base_url}",
+                    hint="it may still be loading: wait, then `scriptorium serve --status`; if it "
+                    "stays silent, `scriptorium serve --stop` stops it and `serve --detach` starts afresh",
+                    log_tail=_tail(Path(recorded.log_path)),
+                )
+            if left == "orphans":
+                # Its leader is dead but its engine processes live on, holding memory (and the GPU):
+                # they are ours, the group the server was started as, and nothing else can use them.
+                self._terminate(recorded.pid)
+            self._clear_record(recorded, left)
         self._check_python()
         _check_port_free(server.host, server.port)
         served = served_model(self.settings)
@@ -303,7 +317,8 @@ class ManagedServer:
                 f"no managed server is recorded in {self.state_dir}",
                 hint="`scriptorium serve --detach` starts one",
             )
-        self._terminate(state.pid)
+        if recorded_process(state) != "reused":  # a reused pid's group is another program's
+            self._terminate(state.pid)
         remove_state(self.state_dir)
         return state
 
@@ -314,6 +329,16 @@ class ManagedServer:
         return self._process.wait()
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _clear_record(self, state: ServerState, left: RecordedProcess) -> None:
+        """Remove the record of a server that is no more, saying so in one line."""
+        log.warning(
+            "the managed server recorded in %s (pid %d) is gone%s: cleared its record",
+            self.state_dir,
+            state.pid,
+            _GONE_DETAIL.get(left, ""),
+        )
+        remove_state(self.state_dir)
 
     def _check_python(self) -> None:
         python = self.settings.serve_python
@@ -355,7 +380,7 @@ class ManagedServer:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + _STOP_GRACE_S
-        while _group_alive(pid):
+        while group_alive(pid):
             if time.monotonic() > deadline:
                 log.warning("server group %d ignored SIGTERM; killing it", pid)
                 with contextlib.suppress(ProcessLookupError):
@@ -374,19 +399,6 @@ class ManagedServer:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _group_alive(pgid: int) -> bool:
-    # Reap the leader if it is our own child, or its zombie keeps the group "alive" forever.
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pgid, os.WNOHANG)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _check_port_free(host: str, port: int) -> None:

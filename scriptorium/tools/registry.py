@@ -27,6 +27,7 @@ from ..errors import (
     ToolNotAllowed,
     ToolTimeout,
     UnknownTool,
+    plain_message,
 )
 from ..events import ToolCall, ToolResult, emit
 from ..events import ToolError as ToolErrorEvent
@@ -155,7 +156,8 @@ def _validate(tool: Tool[Any, Any], arguments: Mapping[str, Any] | str) -> BaseM
         return args
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {plain_message(err)}"
+            for err in exc.errors()
         )
         fields = ", ".join(tool.args.model_fields)
         raise ToolArgumentsInvalid(

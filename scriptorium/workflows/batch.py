@@ -29,7 +29,7 @@ from ..events import EventSink
 from ..fileio import write_json_atomic
 from ..memory import MemoryStore
 from ..serving import ModelClient
-from ..specfile import SpecError, SpecErrors, load_yaml
+from ..specfile import SpecError, SpecErrors, load_yaml, read_text
 from ..tools import ToolRegistry
 from .inputs import InputError, parse_cli_value, resolve_inputs
 from .loader import LoadedWorkflow
@@ -185,7 +185,7 @@ def _yaml_rows(path: Path) -> list[tuple[int | None, Any]]:
 def _jsonl_rows(path: Path) -> list[tuple[int | None, Any]]:
     rows: list[tuple[int | None, Any]] = []
     problems = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -198,7 +198,7 @@ def _jsonl_rows(path: Path) -> list[tuple[int | None, Any]]:
 
 
 def _csv_rows(path: Path, spec: WorkflowSpec) -> list[tuple[int | None, Any]]:
-    reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))
+    reader = csv.DictReader(io.StringIO(read_text(path)))
     columns = [c for c in reader.fieldnames or [] if c != "id"]
     unknown = [c for c in columns if c not in spec.inputs]
     if unknown:
@@ -214,13 +214,28 @@ def _csv_rows(path: Path, spec: WorkflowSpec) -> list[tuple[int | None, Any]]:
             ]
         )
     rows: list[tuple[int | None, Any]] = []
+    problems = []
+    header = reader.fieldnames or []
     for row in reader:
+        extra = row.pop(None, None)  # DictReader's restkey: cells past the header
+        if extra:
+            problems.append(
+                SpecError(
+                    path,
+                    f"{len(header) + len(extra)} cells for {len(header)} columns",
+                    line=reader.line_num,
+                    hint='a cell holding a comma needs quotes: "a, b"',
+                )
+            )
+            continue
         values = {
             key: value if key == "id" else parse_cli_value(spec, key, value)
             for key, value in row.items()
             if value not in (None, "")
         }
         rows.append((reader.line_num, values))
+    if problems:
+        raise SpecErrors(problems)
     return rows
 
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from ..agents import OutputContext, OutputRegistry
-from ..errors import ConfigError, ScriptoriumError
+from ..errors import ConfigError, ScriptoriumError, plain_message
 from ..specfile import Located, parse_yaml
 from .checkpoint import Checkpoint
 
@@ -115,7 +115,7 @@ def check_edit(shown: Any, edited: Any, model: type[BaseModel] | None, located: 
     except ValidationError as exc:
         first = exc.errors()[0]
         place = _place(tuple(first["loc"]), located)
-        raise GateRefused(f"the edit is not valid at {place}: {first['msg'].lower()}") from exc
+        raise GateRefused(f"the edit is not valid at {place}: {plain_message(first)}") from exc
 
 
 def _place(path: tuple[str | int, ...], located: Located | None) -> str:

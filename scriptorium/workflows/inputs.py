@@ -41,6 +41,9 @@ def resolve_inputs(spec: WorkflowSpec, given: Mapping[str, Any], *, where: str =
             continue
         else:
             value = declared.default
+        if declared.required and isinstance(value, str) and not value.strip():
+            problems.append(f"input '{name}' is empty")
+            continue
         try:
             jsonschema.validate(value, declared.json_schema())
         except jsonschema.ValidationError as exc:

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..agents import AgentCatalog, OutputContext, OutputRegistry
-from ..errors import ConfigError
+from ..errors import ConfigError, plain_message
 from ..specfile import Located, SpecError, SpecErrors, load_yaml, spec_errors
 from ..tools import ToolRegistry
 from .spec import StepSpec, WorkflowSpec
@@ -173,6 +173,29 @@ class _Checker:
         self._cycles()
         return self.problems
 
+    def _tool_args(self, at: tuple[Any, ...], tool: str, args: dict[str, Any]) -> None:
+        """Arguments the tool does not take or lacks, and literal values (no template in them)
+        that its argument model refuses: all known before a run."""
+        fields = self.tools.get(tool).args.model_fields
+        for name, value in args.items():
+            info = fields.get(name)
+            if info is None:
+                self.error(
+                    (*at, "args", name),
+                    f"'{tool}' takes no argument '{name}'",
+                    "its arguments: " + ", ".join(sorted(fields)),
+                )
+            elif not _has_template(value):
+                try:
+                    TypeAdapter(info.annotation).validate_python(value)
+                except ValidationError as exc:
+                    self.error(
+                        (*at, "args", name), f"'{tool}' argument '{name}': {plain_message(exc.errors()[0])}"
+                    )
+        for name, info in fields.items():
+            if info.is_required() and name not in args:
+                self.error((*at, "args"), f"'{tool}' needs the argument '{name}'")
+
     def _step(self, at: tuple[Any, ...], step: StepSpec, scope: set[str]) -> None:
         if step.agent is not None and step.agent not in self.catalog.agents:
             close = difflib.get_close_matches(step.agent, self.catalog.names(), n=1)
@@ -190,14 +213,7 @@ class _Checker:
                     f"did you mean '{close[0]}'?" if close else None,
                 )
             else:
-                fields = set(self.tools.get(step.tool).args.model_fields)
-                for name in step.args:
-                    if name not in fields:
-                        self.error(
-                            (*at, "args", name),
-                            f"'{step.tool}' takes no argument '{name}'",
-                            "its arguments: " + ", ".join(sorted(fields)),
-                        )
+                self._tool_args(at, step.tool, step.args)
         for name in step.needs:
             if name not in self.spec.steps:
                 self.error((*at, "needs"), f"needs an unknown step '{name}'")
@@ -367,3 +383,13 @@ def _deref(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 
 def _dotted(parts: tuple[Any, ...]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_template(v) for v in value)
+    return False

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import ConfigError
+from ..errors import ConfigError, plain_message
 from ..fileio import write_json_atomic
 
 __all__ = [
@@ -95,4 +95,4 @@ def read_run_summary(run_dir: Path) -> RunSummary | None:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
-        raise RunFolderError(f"{path}: field '{field}': {first['msg'].lower()}") from exc
+        raise RunFolderError(f"{path}: field '{field}': {plain_message(first)}") from exc

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..agents.engine import EngineName
@@ -37,6 +38,21 @@ class InputSpec(BaseModel):
     @property
     def required(self) -> bool:
         return "default" not in self.model_fields_set
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InputSpec:
+        """Bounds that admit a value, and a default that is one of the values the input takes:
+        a contradiction here would only show when a run uses the default."""
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError(f"minimum ({self.minimum:g}) is above maximum ({self.maximum:g})")
+        if self.enum is not None and not self.enum:
+            raise ValueError("enum lists no value")
+        if "default" in self.model_fields_set:
+            try:
+                jsonschema.validate(self.default, self.json_schema())
+            except jsonschema.ValidationError as exc:
+                raise ValueError(f"default {self.default!r} does not fit the input: {exc.message}") from exc
+        return self
 
     def json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": self.type}

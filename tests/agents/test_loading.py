@@ -96,9 +96,9 @@ def test_unknown_agent_suggests_a_name() -> None:
         catalog.get("writter")
 
 
-def test_cli_validate_lists_every_error_and_exits_1() -> None:
+def test_cli_validate_lists_every_error_and_exits_2() -> None:
     result = CliRunner().invoke(app, ["agents", "validate", *map(str, BAD[:5])])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert len(re.findall(r"^✗ ", result.output, re.M)) >= 5
     good = CliRunner().invoke(
         app, ["agents", "validate", str(DATA / "crewai_project" / "config" / "agents.yaml")]
