@@ -47,7 +47,7 @@ class InputSpec(BaseModel):
             raise ValueError(f"minimum ({self.minimum:g}) is above maximum ({self.maximum:g})")
         if self.enum is not None and not self.enum:
             raise ValueError("enum lists no value")
-        if "default" in self.model_fields_set:
+        if self.default is not None:  # None: no default (a spec dumped whole names it so)
             try:
                 jsonschema.validate(self.default, self.json_schema())
             except jsonschema.ValidationError as exc:

@@ -26,6 +26,8 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     """Bad files copied into the project folder: name there -> name in tests/data/bad_input."""
+    exit_code: int = 2
+    """2 (bad input); 0 where the good part is done and the bad part skipped with a warning."""
 
 
 CASES = [
@@ -102,6 +104,23 @@ CASES = [
             "needs the argument 'path'",
         ],
     ),
+    Case(
+        "random bytes named .md",
+        ["ingest", "random.md", "good.md"],
+        ["skipped random.md: binary: not text", "1 skipped"],
+        exit_code=0,
+    ),
+    Case(
+        "notes saved as Latin-1",
+        ["ingest", "latin1_notes.md"],
+        ["latin1_notes.md", "read as Windows Latin-1 (cp1252)", "1 with warnings"],
+        exit_code=0,
+    ),
+    Case(
+        "a missing path beside a good file",
+        ["ingest", "no_such_folder", "good.md"],
+        ["not read no_such_folder: does not exist", "2 files", "1 could not be read"],
+    ),
 ]
 
 
@@ -118,7 +137,7 @@ def test_bad_input_is_refused_with_its_place_and_no_traceback(
         monkeypatch.setenv(key, value)
     result = CliRunner().invoke(app, case.command)
     output = " ".join(result.output.split())
-    assert result.exit_code == 2, output
+    assert result.exit_code == case.exit_code, output
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), output
     for expected in case.expected:
         assert expected in output, f"{expected!r} not in: {output}"
