@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ScriptoriumError
+from ..memory.instructions import addresses_the_model
 from ..memory.store import Hit, MemoryStore
 from ..text import split_sentences
 from .checks import COMMON_WORDS
@@ -301,6 +302,8 @@ def _passages(chunks: list[Hit]) -> tuple[list[Passage], list[int]]:
         body = " ".join(line for line in chunk.text.splitlines() if not line.lstrip().startswith("#"))
         for n, sentence in enumerate(split_sentences(" ".join(body.split()))):
             if not 8 <= len(sentence.split()) <= 50 or sentence in seen or sentence[-1] not in ".!?\"'":
+                continue
+            if addresses_the_model(sentence):  # a hostile note's order is no evidence of anything
                 continue
             seen.add(sentence)
             position = (order_key(chunk.source), int(chunk.metadata.get("chunk_index", 0)), n)

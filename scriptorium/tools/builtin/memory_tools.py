@@ -7,11 +7,14 @@ import asyncio
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import ToolError, ToolUnavailable
+from ...memory.instructions import without_instructions
 from ..base import ToolContext, tool
 
 __all__ = ["memory_search", "read_source"]
 
 _SNIPPET_CHARS = 700
+_FEWEST_WORDS = 5
+"""A passage left with fewer words once instructions are withheld has nothing to cite."""
 
 
 class MemorySearchArgs(BaseModel):
@@ -32,6 +35,9 @@ class Passage(BaseModel):
 
 class MemorySearchResult(BaseModel):
     passages: list[Passage]
+    withheld: int = 0
+    """Sentences left out because they address the model ("ignore your instructions ..."):
+    `memory.instructions`. A passage with nothing else is left out whole."""
 
 
 @tool("memory_search", timeout_s=30)
@@ -39,18 +45,18 @@ async def memory_search(args: MemorySearchArgs, ctx: ToolContext) -> MemorySearc
     """Search the project's memory (ingested documents, notes, web results) for passages to cite."""
     store = _store(ctx)
     hits = await asyncio.to_thread(store.query, args.query, args.k, args.sources)
-    return MemorySearchResult(
-        passages=[
+    passages, withheld = [], 0
+    for h in hits:
+        text, removed = without_instructions(h.text)
+        withheld += removed
+        if len(text.split()) < _FEWEST_WORDS:
+            continue
+        passages.append(
             Passage(
-                key=h.key,
-                source=h.source,
-                title=h.title,
-                score=round(h.score, 4),
-                text=h.text[:_SNIPPET_CHARS],
+                key=h.key, source=h.source, title=h.title, score=round(h.score, 4), text=text[:_SNIPPET_CHARS]
             )
-            for h in hits
-        ]
-    )
+        )
+    return MemorySearchResult(passages=passages, withheld=withheld)
 
 
 class ReadSourceArgs(BaseModel):
@@ -73,7 +79,8 @@ async def read_source(args: ReadSourceArgs, ctx: ToolContext) -> SourceText:
     hit = await asyncio.to_thread(_store(ctx).get, args.key)
     if hit is None:
         raise ToolError(f"no passage has the citation key '{args.key}'; use a key from memory_search")
-    return SourceText(key=hit.key, source=hit.source, title=hit.title, heading=hit.heading, text=hit.text)
+    text, _ = without_instructions(hit.text)
+    return SourceText(key=hit.key, source=hit.source, title=hit.title, heading=hit.heading, text=text)
 
 
 def _store(ctx: ToolContext):  # type: ignore[no-untyped-def]
