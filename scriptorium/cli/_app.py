@@ -25,6 +25,7 @@ from . import (
     review_cmd,
     run,
     serve,
+    trace_cmd,
     tui_cmd,
     workflows_cmd,
 )
@@ -86,6 +87,7 @@ eval_cmd.register(app)
 tui_cmd.register(app)
 finetune_cmd.register(app)
 crewai_cmd.register(app)
+trace_cmd.register(app)
 
 
 def main() -> None:

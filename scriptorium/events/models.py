@@ -169,6 +169,8 @@ class MemoryHit(BaseModel):
     key: str
     source: str
     score: float
+    text: str = ""
+    """The passage's first characters (what a trace viewer shows as the retrieved document)."""
 
 
 class MemoryHits(_Base):

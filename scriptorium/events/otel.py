@@ -1,5 +1,8 @@
 """An OpenTelemetry sink: the run as spans, following the GenAI semantic conventions where they fit.
 
+Every span also carries the OpenInference attributes Arize Phoenix reads (`openinference`): CHAIN,
+AGENT, LLM (messages, answer, tokens), TOOL and RETRIEVER (a memory search with its documents).
+
 Off unless asked for (`[otel] endpoint` in scriptorium.toml, or `SCRIPTORIUM_OTEL__ENDPOINT`):
 nothing leaves the machine by default. One span for the run, one per step (nested as the steps
 are), one per model request (`chat {model}`, with `gen_ai.*` request and usage attributes) and one
@@ -13,10 +16,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from . import openinference as oi
 from .models import (
     Event,
     GateDecided,
     GateOpened,
+    MemoryHits,
+    MemoryQuery,
     ModelFailed,
     ModelRequest,
     ModelResponse,
@@ -54,6 +60,7 @@ class OtelSink:
         """Keyed by run as well: a batch's runs share one sink."""
         self._requests: dict[str, Span] = {}
         self._tools: dict[str, Span] = {}
+        self._searches: dict[tuple[str | None, str | None, str], Span] = {}
 
     def handle(self, event: Event) -> None:
         from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -63,11 +70,17 @@ class OtelSink:
             self._runs[event.run_id] = self.tracer.start_span(
                 f"workflow {event.workflow}",
                 start_time=_ns(event.ts),
-                attributes={"scriptorium.run_id": event.run_id or "", "scriptorium.workflow": event.workflow},
+                attributes={
+                    "scriptorium.run_id": event.run_id or "",
+                    "scriptorium.workflow": event.workflow,
+                    **oi.run(event),
+                },
             )
         elif isinstance(event, RunFinished | RunFailed) and run is not None:
             if isinstance(event, RunFailed):
                 run.set_status(Status(StatusCode.ERROR, event.error[:500]))
+            for open_search in [k for k in self._searches if k[0] == event.run_id]:
+                self._searches.pop(open_search).end(end_time=_ns(event.ts))
             for key in [k for k in self._steps if k[0] == event.run_id][::-1]:
                 self._steps.pop(key).end(end_time=_ns(event.ts))  # what a cancelled run left open
             run.end(end_time=_ns(event.ts))
@@ -80,6 +93,7 @@ class OtelSink:
             }
             if event.agent:
                 attributes["gen_ai.agent.name"] = event.agent
+            attributes.update(oi.step(event.agent))
             self._steps[(event.run_id, event.step_id)] = self.tracer.start_span(
                 f"step {event.step_id}",
                 context=_context(parent),
@@ -113,6 +127,7 @@ class OtelSink:
                 attributes["gen_ai.output.type"] = "json"
             if event.agent:
                 attributes["gen_ai.agent.name"] = event.agent
+            attributes.update(oi.model_request(event))
             self._requests[event.request_id] = self.tracer.start_span(
                 f"chat {event.model}",
                 context=_context(self._steps.get((event.run_id, event.step_id or "")) or run),
@@ -126,6 +141,7 @@ class OtelSink:
                 span.set_attribute("gen_ai.usage.input_tokens", event.prompt_tokens)
                 span.set_attribute("gen_ai.usage.output_tokens", event.completion_tokens)
                 span.set_attribute("gen_ai.response.finish_reasons", [event.finish_reason or ""])
+                span.set_attributes(oi.model_response(event))
             else:
                 span.set_status(Status(StatusCode.ERROR, event.error[:500]))
             span.end(end_time=_ns(event.ts))
@@ -134,8 +150,23 @@ class OtelSink:
                 f"execute_tool {event.tool}",
                 context=_context(self._steps.get((event.run_id, event.step_id or "")) or run),
                 start_time=_ns(event.ts),
-                attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": event.tool},
+                attributes={
+                    "gen_ai.operation.name": "execute_tool",
+                    "gen_ai.tool.name": event.tool,
+                    **oi.tool_call(event),
+                },
             )
+        elif isinstance(event, MemoryQuery):
+            self._searches[(event.run_id, event.step_id, event.query)] = self.tracer.start_span(
+                "retrieve",
+                context=_context(self._steps.get((event.run_id, event.step_id or "")) or run),
+                start_time=_ns(event.ts),
+                attributes=oi.query(event),
+            )
+        elif isinstance(event, MemoryHits) and (event.run_id, event.step_id, event.query) in self._searches:
+            search = self._searches.pop((event.run_id, event.step_id, event.query))
+            search.set_attributes(oi.hits(event))
+            search.end(end_time=_ns(event.ts))
         elif isinstance(event, GateOpened | GateDecided):
             # A person's part in the run: events on the gate's step span (what was done, not the
             # words: those stay in trace.jsonl, on this machine).
@@ -150,6 +181,8 @@ class OtelSink:
             span = self._tools.pop(event.call_id)
             if isinstance(event, ToolError):
                 span.set_status(Status(StatusCode.ERROR, event.error[:500]))
+            else:
+                span.set_attributes(oi.tool_result(event))
             span.end(end_time=_ns(event.ts))
 
 

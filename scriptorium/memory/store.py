@@ -417,7 +417,10 @@ class MemoryStore:
             )
         ]
         emit(
-            MemoryHits(query=text, hits=[MemoryHit(key=h.key, source=h.source, score=h.score) for h in hits])
+            MemoryHits(
+                query=text,
+                hits=[MemoryHit(key=h.key, source=h.source, score=h.score, text=h.text[:300]) for h in hits],
+            )
         )
         return hits
 

@@ -52,28 +52,13 @@ def test_a_run_parks_at_a_gate_review_answers_it_and_resume_repeats_no_model_cal
     assert (run_dir / "outputs" / "paper.md").read_text().startswith("# ")
 
 
-CHECKED = """\
-name: checked_plan
-inputs:
-  topic: {type: string}
-  check: {type: boolean, default: false}
-steps:
-  plan:
-    agent: planner
-    prompt: "Plan a short paper on {{ inputs.topic }}."
-  check:
-    when: "{{ inputs.check }}"
-    review: "{{ steps.plan.output }}"
-    shape: outline
-outputs:
-  title: "{{ steps.plan.output.title }}"
-"""
+CHECKED = Path(__file__).parents[1] / "data" / "workflows" / "checked_plan.yaml"
 
 
 def test_a_batch_parks_the_tasks_that_reach_a_gate_and_finishes_them_after_review(
     managed_server: ServerState, session_env: Settings, tmp_path: Path
 ) -> None:
-    (tmp_path / "checked_plan.yaml").write_text(CHECKED)
+    (tmp_path / "checked_plan.yaml").write_text(CHECKED.read_text())
     rows = [{"topic": t, "check": n < 2} for n, t in enumerate(("tides", "glaciers", "moss", "basalt"))]
     (tmp_path / "tasks.jsonl").write_text("\n".join(json.dumps(row) for row in rows))
     runner = CliRunner()

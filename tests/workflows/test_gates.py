@@ -212,29 +212,14 @@ def test_the_cli_parks_without_a_terminal_then_review_records_an_edit_file(tmp_p
     assert again.exit_code == 2 and "waits at no review gate" in again.output
 
 
-CHECKED = """\
-name: checked_plan
-inputs:
-  topic: {type: string}
-  check: {type: boolean, default: false}
-steps:
-  plan:
-    agent: planner
-    prompt: "Plan a paper on {{ inputs.topic }}."
-  check:
-    when: "{{ inputs.check }}"
-    review: "{{ steps.plan.output }}"
-    shape: outline
-outputs:
-  title: "{{ steps.plan.output.title }}"
-"""
+CHECKED = Path(__file__).parents[1] / "data" / "workflows" / "checked_plan.yaml"
 
 
 async def test_a_batch_parks_the_tasks_at_a_gate_while_the_others_finish(tmp_path: Path) -> None:
     from scriptorium.workflows.batch import BatchTask
 
     workflow = tmp_path / "checked_plan.yaml"
-    workflow.write_text(CHECKED)
+    workflow.write_text(CHECKED.read_text())
     tasks = [BatchTask(f"t{n}", {"topic": f"topic {n}", "check": n < 2}, None) for n in range(4)]
     model = FunctionModel(_outline)
     batch_dir = tmp_path / "batch"
