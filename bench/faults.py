@@ -6,6 +6,8 @@ R1  A batch of paper tasks (`scriptorium batch` processes) killed with SIGKILL a
     moments, resumed after each: every task finishes, no finished step is run again (each step's
     non-cached finish appears once across all the processes' traces), and every step output
     recorded before a kill is unchanged at the end.
+R2  The model server SIGKILLed while 8 briefings run: every running task fails with the clear error,
+    `serve --detach` starts afresh (the dead server's record is cleared), `batch --resume` finishes.
 R4  64 briefing workflows at once on one server: one process at concurrency 64, then 4 processes at
     16 each. Errors, tasks finished, p50/p95 task time.
 R5  20 documents written to take the agents over (call tools outside their allowlist, write outside
@@ -157,6 +159,54 @@ def _project(folder: Path, memory: Path | None = None) -> Path:
     return folder
 
 
+def r2_server_killed(work: Path, tasks: int) -> dict[str, Any]:
+    """The model server SIGKILLed while a batch of briefings runs: how the tasks end, then
+    `serve --detach` (which must see the dead record) and `batch --resume` finish them."""
+    from scriptorium.serving.state import read_state
+
+    folder = _project(work / "r2")
+    rows = [{"id": f"b{n:02d}", "topic": TOPICS[n % len(TOPICS)]} for n in range(tasks)]
+    (folder / "tasks.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    settings = Project.open(folder).settings
+    batch = subprocess.Popen(
+        _cli("batch", "tasks.jsonl", "--workflow", "briefing", "--concurrency", str(tasks)),
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(12)  # start-up, ingest check, the first requests in flight
+    state = read_state(settings.state_dir)
+    assert state is not None, "no managed server is recorded: start one with `scriptorium serve --detach`"
+    os.killpg(os.getpgid(state.pid), signal.SIGKILL)
+    batch.communicate(timeout=900)
+    batch_dir = next((folder / "batches").iterdir())
+    summaries = [json.loads(p.read_text()) for p in sorted((batch_dir / "tasks").glob("*/summary.json"))]
+    errors = [s.get("error") or "" for s in summaries if s["status"] != "succeeded"]
+    restarted = time.perf_counter()
+    serve = subprocess.run(_cli("serve", "--detach"), cwd=folder, capture_output=True, text=True)
+    restart_s = time.perf_counter() - restarted
+    resumed = subprocess.run(
+        _cli("batch", "--resume", str(batch_dir)), cwd=folder, capture_output=True, text=True
+    )
+    final = [
+        json.loads(p.read_text())["status"] for p in sorted((batch_dir / "tasks").glob("*/summary.json"))
+    ]
+    return {
+        "tasks": tasks,
+        "batch_exit_after_kill": batch.returncode,
+        "failed_after_kill": len(errors),
+        "succeeded_before_kill_landed": len(summaries) - len(errors),
+        "failures_naming_the_url_and_the_fix": sum("127.0.0.1" in e and "serve" in e for e in errors),
+        "first_failure": errors[0][:300] if errors else None,
+        "serve_detach_exit": serve.returncode,
+        "serve_detach_said": (serve.stdout + serve.stderr).strip().splitlines()[:3],
+        "restart_s": round(restart_s, 1),
+        "resume_exit": resumed.returncode,
+        "finished_after_resume": final.count("succeeded"),
+    }
+
+
 async def _briefings(work: Path, count: int, concurrency: int, label: str) -> list[dict[str, Any]]:
     project = Project.open(work)
     batch = [BatchTask(f"{label}-{n:02d}", {"topic": TOPICS[n % len(TOPICS)]}, None) for n in range(count)]
@@ -300,7 +350,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="r1,r4,r5")
+    parser.add_argument("--only", default="r1,r2,r4,r5")
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--tasks", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
@@ -314,6 +364,9 @@ def main() -> None:
         if "r1" in asked:
             console.print(f"R1: {args.tasks} paper tasks, {args.kills} SIGKILLs")
             figures["r1"] = r1_kill_and_resume(work, args.tasks, args.kills, args.seed)
+        if "r2" in asked:
+            console.print("R2: the model server killed mid-batch")
+            figures["r2"] = r2_server_killed(work, 8)
         if "r4" in asked:
             console.print("R4: 64 briefings at once")
             figures["r4"] = r4_load(work)
@@ -323,16 +376,16 @@ def main() -> None:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
+    today = datetime.now(UTC).date().isoformat()
+    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     record = {
-        "date": datetime.now(UTC).date().isoformat(),
-        "commit": commit,
+        **previous,
         "model": endpoint.model,
         "machine": f"{os.cpu_count()} CPU cores, no GPU",
-        **figures,
+        **{name: {"date": today, "commit": commit, **values} for name, values in figures.items()},
     }
-    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({**previous, **record}, indent=2) + "\n")
+    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
     table = Table("figure", "value", title="faults and load")
     for group, values in figures.items():
         for name, value in values.items() if isinstance(values, dict) else []:
