@@ -14,6 +14,7 @@ ties them: one request, retried, on a replica, streamed into the trace when one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -341,8 +342,12 @@ class ModelClient(StructuredCalls):
                 bus.emit(TokenDelta(request_id=request_id, text=unsent))
         except openai.APIError as exc:
             raise self._given_up(caller, request_id, self._translate(exc, url)) from exc
+        except httpx.TransportError as exc:  # the server went away mid-answer: openai does not wrap it
+            lost = EndpointUnreachable(f"{url} closed the connection in the middle of an answer", url=url)
+            raise self._given_up(caller, request_id, lost) from exc
         finally:
-            await chunks.close()
+            with contextlib.suppress(httpx.TransportError):  # closing a dead stream fails the same way
+                await chunks.close()
         result = ChatResult(
             text="".join(parts),
             finish_reason=finish_reason,

@@ -267,3 +267,31 @@ def test_requested_strings_need_no_escapes() -> None:
     assert pattern.match("plain prose, with 'quotes'")
     assert not any(pattern.match(bad) for bad in ('say "hi"', "back\\slash", "del\x7f", "tab\there"))
     assert "pattern" not in schema["properties"]["kind"]  # enums are already exact
+
+
+class _DiesMidAnswer(httpx.AsyncByteStream):
+    """An SSE body that sends one token, then the server is gone."""
+
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        chunk = {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "m",
+            "choices": [{"index": 0, "delta": {"content": "Tides"}, "finish_reason": None}],
+        }
+        yield f"data: {json.dumps(chunk)}\n\n".encode()
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+
+async def test_a_server_gone_mid_stream_is_unreachable_with_the_url_and_the_fix() -> None:
+    sse = httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=_DiesMidAnswer())
+    rec = Recorder(sse)
+    seen: list[object] = []
+    async with rec.client() as client:
+        with pytest.raises(EndpointUnreachable) as caught:
+            async for item in client.stream(MESSAGES):
+                seen.append(item)
+    assert len(seen) == 1  # the token before the server went
+    assert URL in str(caught.value) and "scriptorium serve" in str(caught.value)
+    assert "in the middle of an answer" in str(caught.value)
