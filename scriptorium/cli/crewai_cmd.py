@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from ..project import Project
-from ..workflows.crewai_project import Translation, export_crewai, import_crewai
+from ..workflows.crewai_export import export_crewai
+from ..workflows.crewai_project import Translation, import_crewai
 from ._common import console, open_project, settings_from
 
 import_app = typer.Typer(help="Bring agents and workflows in from another framework.", no_args_is_help=True)
@@ -29,11 +30,22 @@ def import_crewai_cmd(
     name: Annotated[str | None, typer.Option(help="Workflow name (default: the folder's).")] = None,
     to: Annotated[Path | None, typer.Option(help="Project folder to write into (default: this one).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite files of the same name.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")
+    ] = False,
 ) -> None:
-    """Translate config/agents.yaml and config/tasks.yaml into agents/NAME.yaml and workflows/NAME.yaml."""
+    """Translate a CrewAI project (config/agents.yaml, config/tasks.yaml and the @CrewBase class in
+    its Python) into agents/NAME.yaml and workflows/NAME.yaml; nothing is written unless it validates."""
     settings = settings_from(ctx)
     dest = to or settings.project_dir
-    translation = import_crewai(project, dest, name=name, force=force)
+    translation = import_crewai(project, dest, name=name, force=force, dry_run=dry_run)
+    if dry_run:
+        for path, text in translation.contents.items():
+            console.rule(f"would write {path}")
+            console.print(text, highlight=False, markup=False)
+        _report(translation)
+        console.print("[green]valid[/]; nothing written (--dry-run)")
+        return
     _report(translation)
     workflow = translation.files[-1]
     Project(settings.model_copy(update={"project_dir": dest})).workflow(workflow)
@@ -53,7 +65,7 @@ def export_crewai_cmd(
 
 
 def _report(translation: Translation) -> None:
-    for path in translation.files:
+    for path in translation.files if translation.written else []:
         console.print(f"wrote {path}", highlight=False)
     if translation.notes:
         console.print(f"[yellow]not translated ({len(translation.notes)}):[/]")

@@ -11,24 +11,27 @@ printed by the CLI), never dropped silently.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+import shutil
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..agents import AgentCatalog, AgentSpec
+from ..agents import AgentCatalog
 from ..agents.loader import LIBRARY_DIR, agent_files
 from ..errors import ConfigError
 from ..fileio import write_atomic
 from ..specfile import Located, SpecError, SpecErrors, load_yaml
-from .loader import LoadedWorkflow, step_dependencies
-from .spec import StepSpec
+from .crewai_python import CrewPython, read_crew_python
 
-__all__ = ["Translation", "export_crewai", "find_crewai_config", "import_crewai"]
+__all__ = ["Translation", "find_crewai_config", "import_crewai"]
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PLACEHOLDER = re.compile(
+    r"\{\{?([A-Za-z_][A-Za-z0-9_]*)\}?\}"
+)  # CrewAI's {name}, and {{name}} as written too
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}|\{%.*?%\}", re.S)
 _INPUT_REF = re.compile(r"^\s*inputs\.([A-Za-z_][A-Za-z0-9_]*)\s*$")
 _STEP_REF = re.compile(r"^\s*steps\.([A-Za-z][A-Za-z0-9_]*)\b")
@@ -60,6 +63,9 @@ class Translation:
 
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    written: bool = True
+    """False for a dry run: `files` and `contents` say what would be written."""
+    contents: dict[Path, str] = field(default_factory=dict)
 
 
 def find_crewai_config(project: Path) -> Path:
@@ -74,31 +80,46 @@ def find_crewai_config(project: Path) -> Path:
     )
 
 
-def import_crewai(project: Path, dest: Path, *, name: str | None = None, force: bool = False) -> Translation:
-    """Write `dest/agents/NAME.yaml` and `dest/workflows/NAME.yaml` from a CrewAI project."""
+def import_crewai(
+    project: Path, dest: Path, *, name: str | None = None, force: bool = False, dry_run: bool = False
+) -> Translation:
+    """Write `dest/agents/NAME.yaml` and `dest/workflows/NAME.yaml` from a CrewAI project; nothing
+    is written unless the translation validates beside the project's own agents."""
     config = find_crewai_config(project)
     name = _identifier(name or project.resolve().name, "-")
+    targets = [dest / "agents" / f"{name}.yaml", dest / "workflows" / f"{name}.yaml"]
+    if not dry_run:
+        _refuse_overwrite(targets, force)
     agents_file, tasks_file = config / "agents.yaml", config / "tasks.yaml"
     agents_doc, tasks_doc = load_yaml(agents_file), load_yaml(tasks_file)
     for doc in (agents_doc, tasks_doc):
         if not isinstance(doc.data, dict) or not doc.data:
             raise SpecErrors([SpecError(doc.file, "expected a mapping of names to entries")])
     out = Translation()
-    if (config.parent / "crew.py").is_file() or (config.parent / "main.py").is_file():
-        out.notes.append(
-            f"{config.parent}: Python code (crew.py, main.py) is not read: tools, callbacks, LLM objects "
-            "and the process defined there are not translated"
-        )
-    library = _library_agent_names()
+    python = read_crew_python(project)
+    out.notes += python.notes
+    if python.process not in (None, "sequential"):
+        out.notes.append(f"{python.files[0]}: process '{python.process}' runs as a sequential workflow here")
+    if not python.files and any(project.rglob("*.py")):
+        out.notes.append(f"{project}: no @CrewBase class in its Python: anything set there is not translated")
+    library = _agent_names(LIBRARY_DIR)
+    own = _agent_names(dest / "agents", skip=targets[0])
     renamed = {
-        key: (f"{name.replace('-', '_')}_{key}" if key in library else _identifier(str(key), "_"))
+        key: (f"{name.replace('-', '_')}_{key}" if key in library | own else _identifier(str(key), "_"))
         for key in agents_doc.data
     }
     for key, new in renamed.items():
         if new != key:
-            out.notes.append(f"{agents_file}: agent '{key}' is called '{new}' (a library agent has its name)")
+            whose = "a library agent" if key in library else "an agent of this project"
+            out.notes.append(f"{agents_file}: agent '{key}' is called '{new}' ({whose} has its name)")
     agents = {renamed[k]: _agent(agents_file, agents_doc, k, v, out) for k, v in agents_doc.data.items()}
-    steps, inputs = _steps(tasks_file, tasks_doc, renamed, agents, out)
+    for key, tools in python.agent_tools.items():
+        if key in renamed:
+            allow = agents[renamed[key]].setdefault("tools", [])
+            allow += [t for t in _tools(tools, f"{python.files[0]}: agent '{key}'", out) if t not in allow]
+            if not allow:
+                del agents[renamed[key]]["tools"]
+    steps, inputs = _steps(tasks_file, tasks_doc, renamed, agents, out, python)
     tasks = [sid for sid, step in steps.items() if "agent" in step]
     for agent in agents.values():
         inputs.update(
@@ -113,61 +134,48 @@ def import_crewai(project: Path, dest: Path, *, name: str | None = None, force: 
         "outputs": {"result": f"{{{{ steps.{tasks[-1]}.output }}}}"}
         | {sid: f"{{{{ steps.{sid}.output }}}}" for sid in tasks},
     }
-    targets = [dest / "agents" / f"{name}.yaml", dest / "workflows" / f"{name}.yaml"]
-    _refuse_overwrite(targets, force)
     header = f"# Imported from {project.resolve()} by `scriptorium import crewai`.\n"
-    for path, data in zip(targets, (agents, workflow), strict=True):
-        write_atomic(path, header + _dump(data))
-        out.files.append(path)
+    out.contents = {
+        path: header + _dump(data) for path, data in zip(targets, (agents, workflow), strict=True)
+    }
+    out.files = list(targets)
+    _check_translation(dest, out.contents)
+    if dry_run:
+        out.written = False
+        return out
+    for path, text in out.contents.items():
+        write_atomic(path, text)
     return out
 
 
-def export_crewai(
-    loaded: LoadedWorkflow, catalog: AgentCatalog, dest: Path, *, force: bool = False
-) -> Translation:
-    """Write `dest/config/agents.yaml`, `dest/config/tasks.yaml` and `dest/crew.py`."""
-    out = Translation()
-    spec = loaded.spec
-    tasks: dict[str, dict[str, Any]] = {}
-    used: list[str] = []
-    for path, step, scope in _walk(spec.steps):
-        where = f"step '{path}'"
-        if scope:
-            out.notes.append(f"{where} runs inside {scope} (once per item or round); CrewAI runs it once")
-        if step.agent is None:
-            out.notes.append(f"{where} is a {step.kind} step: CrewAI tasks are agent calls only, left out")
-            continue
-        assert step.prompt is not None
-        for what in ("citations", "choices", "when"):
-            if getattr(step, what):
-                out.notes.append(f"{where}: '{what}' has no CrewAI counterpart, left out")
-        description, context = _crewai_text(step.prompt, where, out)
-        description = _fill_variables(description, step.variables)
-        agent = catalog.get(step.agent)
-        if step.agent not in used:
-            used.append(step.agent)
-        task: dict[str, Any] = {
-            "description": description,
-            "expected_output": _expected_output(agent),
-            "agent": step.agent,
-        }
-        context = [c for c in context if c in tasks]
-        if context:
-            task["context"] = context
-        tasks[path.replace(".", "_")] = task
-    if not tasks:
-        raise ConfigError(f"workflow '{spec.name}' has no agent steps: nothing to export")
-    agents = {name: _crewai_agent(catalog.get(name), out) for name in used}
-    config = dest / "config"
-    targets = [config / "agents.yaml", config / "tasks.yaml", dest / "crew.py"]
-    _refuse_overwrite(targets, force)
-    header = f"# Exported from the Scriptorium workflow '{spec.name}' by `scriptorium export crewai`.\n"
-    for target, data in zip(targets, (agents, tasks), strict=False):
-        write_atomic(target, header + _dump(data))
-        out.files.append(target)
-    write_atomic(targets[2], _CREW_PY.format(workflow=spec.name))
-    out.files.append(targets[2])
-    return out
+def _check_translation(dest: Path, contents: Mapping[Path, str]) -> None:
+    """Load the translated workflow in a scratch copy of the project's agents: a translation that
+    would not validate is refused before anything is written."""
+    from ..agents import default_outputs
+    from ..tools import default_registry
+    from .loader import load_workflow
+
+    with tempfile.TemporaryDirectory(prefix="scriptorium-import-") as scratch:
+        agents_dir, workflows_dir = Path(scratch) / "agents", Path(scratch) / "workflows"
+        agents_dir.mkdir()
+        workflows_dir.mkdir()
+        for file in agent_files(dest / "agents") if (dest / "agents").is_dir() else []:
+            if file.name not in {p.name for p in contents if p.parent.name == "agents"}:
+                shutil.copy(file, agents_dir / file.name)
+        for path, text in contents.items():
+            (Path(scratch) / path.parent.name / path.name).write_text(text, encoding="utf-8")
+        tools, outputs = default_registry(), default_outputs()
+        try:
+            catalog = AgentCatalog.load(tools, outputs, [agents_dir])
+            workflow = next(p for p in contents if p.parent.name == "workflows")
+            load_workflow(workflows_dir / workflow.name, catalog=catalog, tools=tools, outputs=outputs)
+        except (SpecErrors, SpecError, ConfigError) as exc:
+            raise ConfigError(
+                f"the translation does not validate, so nothing was written: {exc}".replace(
+                    scratch, str(dest)
+                ),
+                hint="the notes above say what could not be carried over",
+            ) from exc
 
 
 # -- import ----------------------------------------------------------------------------------------
@@ -214,6 +222,7 @@ def _steps(
     agent_names: Mapping[str, str],
     agents: dict[str, dict[str, Any]],
     out: Translation,
+    python: CrewPython,
 ) -> tuple[dict[str, dict[str, Any]], set[str]]:
     steps: dict[str, dict[str, Any]] = {}
     ids: dict[str, str] = {}
@@ -224,7 +233,7 @@ def _steps(
         if not isinstance(raw, dict):
             problems.append(SpecError(file, "a task must be a mapping of fields", line=line, field=key))
             continue
-        agent = raw.get("agent")
+        agent = raw.get("agent") or python.task_agent.get(str(key))  # crew.py: agent=self.NAME()
         if agent not in agent_names:
             problems.append(
                 SpecError(
@@ -234,7 +243,8 @@ def _steps(
                     else f"task '{key}' names no agent",
                     line=doc.position((key, "agent"))[0] or line,
                     field=f"{key}.agent",
-                    hint="agents: " + ", ".join(agent_names),
+                    hint="add `agent: NAME` to the task, or assign it in crew.py (`agent=self.NAME()`); "
+                    "agents: " + ", ".join(agent_names),
                 )
             )
             continue
@@ -243,6 +253,8 @@ def _steps(
             continue
         sid = _identifier(str(key), "_")
         context = raw.get("context")
+        if context is None:
+            context = python.task_context.get(str(key))  # crew.py: context=[self.other()]
         if context is None:
             context_ids = list(ids.values())  # CrewAI's default: every earlier task's output
         else:
@@ -275,7 +287,7 @@ def _steps(
         steps[sid] = step
         ids[str(key)] = sid
         where = f"{file}:{line}: task '{key}'"
-        task_tools = _tools(raw.get("tools") or [], where, out)
+        task_tools = _tools([*(raw.get("tools") or []), *python.task_tools.get(str(key), [])], where, out)
         if task_tools:
             allow = agents[agent_name].setdefault("tools", [])
             allow.extend(t for t in task_tools if t not in allow)
@@ -322,107 +334,21 @@ def _tools(names: Any, where: str, out: Translation) -> list[str]:
     return kept
 
 
-def _library_agent_names() -> set[str]:
+def _agent_names(folder: Path, skip: Path | None = None) -> set[str]:
+    """The agents defined in `folder` (one per file, or a mapping of many), but not in `skip`."""
     names: set[str] = set()
-    for file in agent_files(LIBRARY_DIR):
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-        if isinstance(data, dict):
+    for file in agent_files(folder) if folder.is_dir() else []:
+        if skip is not None and file.resolve() == skip.resolve():
+            continue
+        try:
+            data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, OSError, UnicodeDecodeError):
+            continue  # a broken file is the catalog's to report
+        if isinstance(data, dict) and "role" in data:
             names.add(str(data.get("name", file.stem)))
+        elif isinstance(data, dict):
+            names.update(str(k) for k in data)
     return names
-
-
-# -- export ----------------------------------------------------------------------------------------
-
-
-def _walk(
-    steps: Mapping[str, StepSpec], prefix: str = "", scope: str = ""
-) -> Iterator[tuple[str, StepSpec, str]]:
-    """Steps in an order that respects their dependencies, nested ones after their parent's place."""
-    pending = dict(steps)
-    while pending:
-        ready = [sid for sid, step in pending.items() if not step_dependencies(step, pending) - {sid}]
-        for sid in ready or list(pending)[:1]:
-            step = pending.pop(sid)
-            path = f"{prefix}{sid}"
-            if step.step is not None:
-                yield from _walk({sid: step.step}, prefix, f"map step '{path}'")
-            elif step.loop is not None:
-                yield from _walk(step.loop.steps, f"{path}.", f"loop '{path}'")
-            else:
-                yield path, step, scope
-
-
-def _crewai_text(template: str, where: str, out: Translation) -> tuple[str, list[str]]:
-    """A prompt template as CrewAI text: inputs as `{name}`, step outputs as context, the rest marked."""
-    context: list[str] = []
-    untranslated: list[str] = []
-
-    def replace(match: re.Match[str]) -> str:
-        expression = match.group(1)
-        if expression is not None:
-            as_input = _INPUT_REF.match(expression)
-            if as_input:
-                return "{" + as_input.group(1) + "}"
-            as_step = _STEP_REF.match(expression)
-            if as_step and _STEP_REF.sub("", expression).strip() in ("", ".output"):
-                if as_step.group(1) not in context:
-                    context.append(as_step.group(1))
-                return f"(the output of {as_step.group(1)}, given as context)"
-        untranslated.append(match.group(0).strip())
-        return "<" + (expression or "").strip() + ">" if expression is not None else ""
-
-    text = _EXPRESSION.sub(replace, template).strip()
-    if untranslated:
-        out.notes.append(
-            f"{where}: template parts with no CrewAI counterpart are left as <...>: "
-            + ", ".join(untranslated[:3])
-            + (" …" if len(untranslated) > 3 else "")
-        )
-    return text, context
-
-
-def _fill_variables(text: str, variables: Mapping[str, str]) -> str:
-    for name, template in variables.items():
-        as_input = _INPUT_REF.match(template.strip().removeprefix("{{").removesuffix("}}"))
-        if as_input and as_input.group(1) != name:
-            text = text.replace("{" + name + "}", "{" + as_input.group(1) + "}")
-    return text
-
-
-def _expected_output(agent: AgentSpec) -> str:
-    if isinstance(agent.output, str):
-        return f"JSON matching Scriptorium's '{agent.output}' output model"
-    if isinstance(agent.output, dict):
-        return "JSON matching this schema: " + yaml.safe_dump(agent.output, default_flow_style=True).strip()
-    return f"The {agent.role}'s answer"
-
-
-def _crewai_agent(agent: AgentSpec, out: Translation) -> dict[str, Any]:
-    backstory = agent.backstory
-    if agent.instructions:
-        backstory = (backstory + "\n\n" + agent.instructions).strip()
-        out.notes.append(f"agent '{agent.name}': instructions are appended to the backstory")
-    entry: dict[str, Any] = {
-        "role": agent.role,
-        "goal": agent.goal,
-        "backstory": backstory,
-        "max_iter": agent.max_turns,
-        "allow_delegation": False,
-    }
-    if agent.model.name:
-        entry["llm"] = agent.model.name
-    if agent.tools:
-        out.notes.append(
-            f"agent '{agent.name}': tools {', '.join(agent.tools)} are Scriptorium's; crew.py leaves them out"
-        )
-    if agent.output is not None:
-        out.notes.append(
-            f"agent '{agent.name}': its output schema becomes the tasks' expected_output text; "
-            "set output_pydantic in crew.py to enforce it"
-        )
-    if agent.memory != "none":
-        out.notes.append(f"agent '{agent.name}': memory access ({agent.memory}) is not translated")
-    return entry
 
 
 # -- shared ----------------------------------------------------------------------------------------
@@ -464,42 +390,3 @@ def _refuse_overwrite(paths: list[Path], force: bool) -> None:
         raise ConfigError(
             "would overwrite " + ", ".join(map(str, taken)), hint="pass --force to replace them"
         )
-
-
-_CREW_PY = '''"""The crew exported from the Scriptorium workflow '{workflow}'.
-
-    python crew.py topic="retrieval-augmented generation"
-
-Agents and tasks come from config/; set the model with OPENAI_API_BASE, OPENAI_API_KEY and
-OPENAI_MODEL_NAME (or an `llm` per agent in config/agents.yaml).
-"""
-
-import sys
-from pathlib import Path
-
-import yaml
-from crewai import Agent, Crew, Process, Task
-
-HERE = Path(__file__).parent
-
-
-def build_crew() -> Crew:
-    agents_config = yaml.safe_load((HERE / "config" / "agents.yaml").read_text())
-    tasks_config = yaml.safe_load((HERE / "config" / "tasks.yaml").read_text())
-    agents = {{name: Agent(**fields) for name, fields in agents_config.items()}}
-    tasks: dict[str, Task] = {{}}
-    for name, fields in tasks_config.items():
-        tasks[name] = Task(
-            name=name,
-            description=fields["description"],
-            expected_output=fields["expected_output"],
-            agent=agents[fields["agent"]],
-            context=[tasks[c] for c in fields.get("context", [])],
-        )
-    return Crew(agents=list(agents.values()), tasks=list(tasks.values()), process=Process.sequential)
-
-
-if __name__ == "__main__":
-    inputs = dict(arg.split("=", 1) for arg in sys.argv[1:])
-    print(build_crew().kickoff(inputs=inputs).raw)
-'''

@@ -15,7 +15,8 @@ from scriptorium.errors import ConfigError
 from scriptorium.specfile import SpecErrors
 from scriptorium.tools import default_registry
 from scriptorium.workflows import LIBRARY_DIR, load_workflow
-from scriptorium.workflows.crewai_project import export_crewai, import_crewai
+from scriptorium.workflows.crewai_export import export_crewai
+from scriptorium.workflows.crewai_project import import_crewai
 
 CREW = Path(__file__).parents[1] / "data" / "crewai_project"
 
@@ -138,3 +139,66 @@ def test_an_unknown_engine_is_refused_before_anything_starts(tmp_path: Path) -> 
     assert result.exit_code == 2
     assert "unknown engine 'langgraph'" in result.output and "autogen, crewai" in result.output
     assert not (tmp_path / "runs").exists()
+
+
+LAYOUT = Path(__file__).parents[1] / "data" / "crewai_layout" / "job_posting"
+
+
+def test_a_crew_in_the_standard_layout_imports_unchanged_with_what_crew_py_says(tmp_path: Path) -> None:
+    """tasks.yaml names no agent and no context: crew.py assigns them (`agent=self.x()`,
+    `context=[self.y()]`), as in most CrewAI projects; its tools and classes are reported."""
+    translation = import_crewai(LAYOUT, tmp_path, name="jobs")
+    workflow = yaml.safe_load(translation.files[1].read_text())
+    steps = workflow["steps"]
+    assert steps["research_company_culture_task"]["agent"] == "research_agent"
+    assert steps["draft_job_posting_task"]["agent"] == "writer_agent"
+    review = steps["review_and_edit_job_posting_task"]
+    assert review["agent"] == "review_agent"
+    assert "{{ steps.draft_job_posting_task.output }}" in review["prompt"]
+    assert "steps.research_company_culture_task" not in review["prompt"]  # its own context only
+    assert set(workflow["inputs"]) == {"company_domain", "company_description", "hiring_needs", "notes"}
+    assert "hiring team: {{ inputs.notes }}." in steps["draft_job_posting_task"]["prompt"]  # {{notes}}
+    agents = yaml.safe_load(translation.files[0].read_text())
+    assert agents["research_agent"]["tools"] == ["web_search"]  # SerperDevTool
+    notes = "\n".join(translation.notes)
+    assert "tool 'ScrapeWebsiteTool' has no registry equivalent" in notes
+    assert "tool 'CompanyDirectoryTool' has no registry equivalent" in notes
+    assert "output_pydantic (a Python class) JobPosting is not translated" in notes
+    assert "allow_delegation is not translated" in notes and "crew.py:" in notes
+    load(tmp_path, "jobs")  # validates
+
+
+def test_a_second_crew_with_the_same_agent_names_is_prefixed_and_a_dry_run_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from scriptorium.cli import app
+
+    import_crewai(LAYOUT, tmp_path, name="jobs")
+    preview = CliRunner().invoke(
+        app, ["import", "crewai", str(LAYOUT), "--name", "jobs2", "--to", str(tmp_path), "--dry-run"]
+    )
+    assert preview.exit_code == 0, preview.output
+    assert "would write" in preview.output and "nothing written" in preview.output
+    assert not (tmp_path / "workflows" / "jobs2.yaml").exists()
+    again = import_crewai(LAYOUT, tmp_path, name="jobs2")
+    agents = yaml.safe_load(again.files[0].read_text())
+    assert set(agents) == {"jobs2_research_agent", "jobs2_writer_agent", "jobs2_review_agent"}
+    assert "an agent of this project has its name" in "\n".join(again.notes)
+    load(tmp_path, "jobs")  # both validate side by side: no clash left behind
+    load(tmp_path, "jobs2")
+
+
+def test_a_translation_that_does_not_validate_writes_nothing(tmp_path: Path) -> None:
+    crew = tmp_path / "crew" / "config"
+    crew.mkdir(parents=True)
+    (crew / "agents.yaml").write_text("writer:\n  role: Writer\n  goal: Write\n  max_iter: 1\n")
+    (crew / "tasks.yaml").write_text("t1:\n  description: Write {x}\n  agent: writer\n  output_file: ''\n")
+    bad = {"writer": {"role": "Writer", "goal": "Write", "tools": ["no_such_tool"]}}
+    (tmp_path / "out" / "agents").mkdir(parents=True)
+    (tmp_path / "out" / "agents" / "mine.yaml").write_text(yaml.safe_dump(bad))  # a broken project agent
+    with pytest.raises(ConfigError, match="nothing was written"):
+        import_crewai(tmp_path / "crew", tmp_path / "out", name="demo")
+    assert not (tmp_path / "out" / "workflows").exists()
+    assert not (tmp_path / "out" / "agents" / "demo.yaml").exists()
