@@ -219,9 +219,10 @@ class CrewAIRuntime(AgentEngine):
         citation_keys: Sequence[str] = (),
         choices: Sequence[str] = (),
         avoid: Sequence[str] = (),
+        expected_output: str | None = None,
     ) -> AgentResult:
         """One task for one agent; returns its validated answer."""
-        plan = await self.plan(spec, task, variables, citation_keys, choices, avoid)
+        plan = await self.plan(spec, task, variables, citation_keys, choices, avoid, expected_output)
         calls = await self.model_calls(spec, plan)
         loop = asyncio.get_running_loop()
         _enough_threads(loop)
@@ -297,7 +298,7 @@ class CrewAIRuntime(AgentEngine):
         )
         task = Task(
             description=plan.task,
-            expected_output=_expected_output(plan),
+            expected_output=plan.expected_output or _expected_output(plan),
             agent=agent,
             output_pydantic=plan.output_type,
             # Also the response model: CrewAI then leaves the schema out of the prompt (decoding is

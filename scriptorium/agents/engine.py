@@ -91,6 +91,15 @@ class CallPlan:
     extra_body: Mapping[str, Any] | None
     sample_type: type[BaseModel] | None = None
     """With `samples` > 1: the type of one sample (`output_type` is then the list of them)."""
+    expected_output: str | None = None
+    """What a good answer looks like, when the step says (CrewAI's own task field)."""
+
+    @property
+    def task_with_expectation(self) -> str:
+        """The task as one text, for an engine with no field of its own for the expectation."""
+        return (
+            f"{self.task}\n\nExpected output: {self.expected_output}" if self.expected_output else self.task
+        )
 
 
 class AgentEngine:
@@ -126,8 +135,10 @@ class AgentEngine:
         citation_keys: Sequence[str] = (),
         choices: Sequence[str] = (),
         avoid: Sequence[str] = (),
+        expected_output: str | None = None,
     ) -> AgentResult:
-        """One task for one agent; returns its validated answer (`avoid`: words it may not write)."""
+        """One task for one agent; returns its validated answer (`avoid`: words it may not write;
+        `expected_output`: what a good answer looks like)."""
         raise NotImplementedError
 
     async def plan(
@@ -138,6 +149,7 @@ class AgentEngine:
         citation_keys: Sequence[str],
         choices: Sequence[str],
         avoid: Sequence[str] = (),
+        expected_output: str | None = None,
     ) -> CallPlan:
         values = dict(variables or {})
         profile = await self.profile()
@@ -171,6 +183,7 @@ class AgentEngine:
                 memory_writable=spec.memory == "write",
             ),
             extra_body=_extra_body(spec, _writable(avoid, sample_type or output_type)),
+            expected_output=fill_placeholders(expected_output, values) if expected_output else None,
             sample_type=sample_type,
         )
 

@@ -50,9 +50,10 @@ class AgentRuntime(AgentEngine):
         citation_keys: Sequence[str] = (),
         choices: Sequence[str] = (),
         avoid: Sequence[str] = (),
+        expected_output: str | None = None,
     ) -> AgentResult:
         """One task for one agent; returns its validated answer."""
-        plan = await self.plan(spec, task, variables, citation_keys, choices, avoid)
+        plan = await self.plan(spec, task, variables, citation_keys, choices, avoid, expected_output)
         calls = await self.model_calls(spec, plan)
         adapter = ScriptoriumChatClient(calls)
         agent_tools = [RegistryTool(self.tools, name, plan.context, spec.tools) for name in spec.tools]
@@ -68,7 +69,7 @@ class AgentRuntime(AgentEngine):
         started = time.perf_counter()
         with scope(agent=spec.name):
             try:
-                result = await agent.run(task=plan.task)
+                result = await agent.run(task=plan.task_with_expectation)
             except StructuredOutputError as exc:
                 raise AgentRunError(
                     f"agent '{spec.name}' gave no valid answer: {exc.message}", agent=spec.name, raw=exc.raw

@@ -51,11 +51,12 @@ def export_crewai(
         agent = catalog.get(step.agent)
         if step.agent not in used:
             used.append(step.agent)
-        task: dict[str, Any] = {
-            "description": description,
-            "expected_output": _expected_output(agent),
-            "agent": step.agent,
-        }
+        expected = (
+            _crewai_text(step.expected_output, where, out)[0]
+            if step.expected_output
+            else _expected_output(agent)
+        )
+        task: dict[str, Any] = {"description": description, "expected_output": expected, "agent": step.agent}
         context = [c for c in context if c in tasks]
         if context:
             task["context"] = context

@@ -272,8 +272,7 @@ def _steps(
                 continue
             context_ids = [ids[c] for c in context]
         prompt = _clean(raw["description"], keep_lines=True)
-        if raw.get("expected_output"):
-            prompt += "\n\nExpected output: " + _clean(raw["expected_output"], keep_lines=True)
+        expected = _clean(raw.get("expected_output") or "", keep_lines=True)
         for cid in context_ids:
             prompt += f"\n\nContext from {cid}:\n{{{{ steps.{cid}.output }}}}"
         used = set(_PLACEHOLDER.findall(prompt))
@@ -281,6 +280,9 @@ def _steps(
         prompt = _PLACEHOLDER.sub(lambda m: f"{{{{ inputs.{m.group(1)} }}}}", prompt)
         agent_name = agent_names[str(agent)]
         step: dict[str, Any] = {"agent": agent_name, "prompt": prompt}
+        if expected:  # CrewAI's own field, kept as one (the CrewAI engine passes it on as such)
+            inputs |= set(_PLACEHOLDER.findall(expected))
+            step["expected_output"] = _PLACEHOLDER.sub(lambda m: f"{{{{ inputs.{m.group(1)} }}}}", expected)
         variables = sorted(_placeholders(agents[agent_name]))
         if variables:
             step["variables"] = {v: f"{{{{ inputs.{v} }}}}" for v in variables}

@@ -217,7 +217,7 @@ class _Checker:
         for name in step.needs:
             if name not in self.spec.steps:
                 self.error((*at, "needs"), f"needs an unknown step '{name}'")
-        for key in ("prompt", "citations", "choices", "avoid", "map", "when"):
+        for key in ("prompt", "citations", "choices", "avoid", "expected_output", "map", "when"):
             text = getattr(step, key)
             if text:
                 self._template((*at, key), text, scope)

@@ -293,8 +293,15 @@ class WorkflowRunner:
         choices = _string_list("choices", step.choices, context)
         avoid = _string_list("avoid", step.avoid, context)
         variables = {name: str(evaluate(text, context)) for name, text in step.variables.items()}
+        expected = str(evaluate(step.expected_output, context)) if step.expected_output else None
         result = await self.runtime.run(
-            spec, prompt, variables=variables, citation_keys=keys, choices=choices, avoid=avoid
+            spec,
+            prompt,
+            variables=variables,
+            citation_keys=keys,
+            choices=choices,
+            avoid=avoid,
+            expected_output=expected,
         )
         output = (
             result.output.model_dump(mode="json") if isinstance(result.output, BaseModel) else result.output

@@ -91,6 +91,9 @@ class StepSpec(BaseModel):
     reuse its evidence's own words restates instead of copying."""
     variables: dict[str, str] = Field(default_factory=dict)
     """Fill CrewAI-style `{name}` placeholders in the agent's fields."""
+    expected_output: str | None = None
+    """A template: what a good answer looks like. The CrewAI engine gives it as the task's own
+    `expected_output`; the AutoGen engine adds it to the task."""
     # tool
     tool: str | None = None
     args: dict[str, Any] = Field(default_factory=dict)
@@ -141,9 +144,16 @@ class StepSpec(BaseModel):
         if kind == "map" and self.step is None:
             raise ValueError("a map step needs a step to run for each item")
         if kind != "agent" and (
-            self.prompt or self.citations or self.choices or self.variables or self.avoid
+            self.prompt
+            or self.citations
+            or self.choices
+            or self.variables
+            or self.avoid
+            or self.expected_output
         ):
-            raise ValueError("prompt, citations, choices, avoid and variables belong to agent steps")
+            raise ValueError(
+                "prompt, citations, choices, avoid, variables and expected_output belong to agent steps"
+            )
         if kind != "tool" and self.args:
             raise ValueError("args belong to tool steps")
         if kind != "map" and (self.step is not None or self.concurrency is not None):

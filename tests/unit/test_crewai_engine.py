@@ -104,6 +104,19 @@ async def test_a_tool_outside_the_allowlist_is_not_offered(tmp_path: Path) -> No
     assert "write_file" in offered and "memory_search" not in offered and "web_search" not in offered
 
 
+async def test_expected_output_reaches_crewai_as_its_own_field(tmp_path: Path) -> None:
+    engine, bodies = scripted_engine([], tmp_path)
+    plain = AgentSpec(name="scribe", role="Scribe", goal="Keep notes.")
+    async with engine.client:
+        await engine.run(
+            plain, "Write down what LoRA is.", expected_output="One sentence naming LoRA's rank."
+        )
+    prompt = json.dumps(bodies[-1]["messages"])
+    # CrewAI words its own field into the task ("This is the expected criteria for your final answer")
+    assert "expected criteria for your final answer: One sentence naming LoRA's rank." in prompt
+    assert "Your answer." not in prompt
+
+
 def test_crewai_tool_turns_become_plain_text_turns() -> None:
     messages = to_chat_messages(
         [

@@ -202,3 +202,16 @@ def test_a_translation_that_does_not_validate_writes_nothing(tmp_path: Path) -> 
         import_crewai(tmp_path / "crew", tmp_path / "out", name="demo")
     assert not (tmp_path / "out" / "workflows").exists()
     assert not (tmp_path / "out" / "agents" / "demo.yaml").exists()
+
+
+def test_expected_output_stays_its_own_field_through_import_and_export(tmp_path: Path) -> None:
+    import_crewai(LAYOUT, tmp_path, name="jobs")
+    workflow = yaml.safe_load((tmp_path / "workflows" / "jobs.yaml").read_text())
+    draft = workflow["steps"]["draft_job_posting_task"]
+    assert draft["expected_output"].startswith("A job posting in Markdown")
+    assert "Expected output" not in draft["prompt"]
+    loaded = load(tmp_path, "jobs")
+    export_crewai(loaded, catalog(tmp_path), tmp_path / "crew")  # type: ignore[arg-type]
+    tasks = yaml.safe_load((tmp_path / "crew" / "config" / "tasks.yaml").read_text())
+    assert tasks["draft_job_posting_task"]["expected_output"].startswith("A job posting in Markdown")
+    assert "Expected output" not in tasks["draft_job_posting_task"]["description"]
