@@ -29,12 +29,12 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict
 
 from ..errors import EmbeddingMismatch, MemoryStoreError, StoreLocked
 from ..events import MemoryHit, MemoryHits, MemoryQuery, emit
 from .chunking import split_text
 from .embeddings import LocalEmbedder
+from .ingest_report import FileOutcome, IngestReport, Progress
 from .loaders import Document, UnreadableFile, load_document
 from .paths import PathProblem, describe_os_error, expand_paths, walk
 
@@ -76,20 +76,6 @@ class Hit:
     metadata: dict[str, Any]
 
 
-class FileOutcome(BaseModel):
-    """What ingesting one path did: `skipped` has no text to give, `failed` could not be read."""
-
-    model_config = ConfigDict(frozen=True)
-
-    source: str
-    status: Literal["added", "replaced", "unchanged", "skipped", "failed"]
-    chunks: int = 0
-    reason: str = ""
-    """Why it was skipped or failed."""
-    warnings: tuple[str, ...] = ()
-    """What to know about a file that was stored (read as cp1252, very large)."""
-
-
 @dataclass
 class _Planned:
     """A document's chunks, ready to embed and write."""
@@ -110,56 +96,6 @@ class _Planned:
             chunks=len(self.ids),
             warnings=self.warnings,
         )
-
-
-class IngestReport(BaseModel):
-    outcomes: list[FileOutcome] = []
-
-    def count(self, status: str) -> int:
-        """Chunks of the files with this status."""
-        return sum(o.chunks for o in self.outcomes if o.status == status)
-
-    @property
-    def skipped(self) -> list[FileOutcome]:
-        return [o for o in self.outcomes if o.status == "skipped"]
-
-    @property
-    def failed(self) -> list[FileOutcome]:
-        """Paths that could not be read (missing, a symlink loop, no permission)."""
-        return [o for o in self.outcomes if o.status == "failed"]
-
-    @property
-    def warned(self) -> list[FileOutcome]:
-        return [o for o in self.outcomes if o.warnings]
-
-    def summary(self) -> str:
-        text = (
-            f"{len(self.outcomes)} files: {self.count('added')} chunks added, "
-            f"{self.count('replaced')} replaced, {self.count('unchanged')} unchanged, "
-            f"{len(self.skipped)} skipped"
-        )
-        if self.failed:
-            text += f", {len(self.failed)} could not be read"
-        if self.warned:
-            text += f", {len(self.warned)} with warnings"
-        return text
-
-
-@dataclass
-class _Progress:
-    """Chunks planned and embedded so far in one `ingest` call, told to its `on_chunks`."""
-
-    on_chunks: Callable[[int, int], None]
-    planned: int = 0
-    embedded: int = 0
-
-    def plan(self, chunks: int) -> None:
-        self.planned += chunks
-        self.on_chunks(self.embedded, self.planned)
-
-    def embed(self, chunks: int) -> None:
-        self.embedded += chunks
-        self.on_chunks(self.embedded, self.planned)
 
 
 class MemoryStore:
@@ -230,7 +166,7 @@ class MemoryStore:
         are skipped unread.
         """
         report = IngestReport()
-        progress = _Progress(on_chunks) if on_chunks is not None else None
+        progress = Progress(on_chunks) if on_chunks is not None else None
 
         def done(outcome: FileOutcome) -> None:
             report.outcomes.append(outcome)
@@ -337,7 +273,7 @@ class MemoryStore:
             ],
         )
 
-    def _write(self, planned: list[_Planned], progress: _Progress | None = None) -> None:
+    def _write(self, planned: list[_Planned], progress: Progress | None = None) -> None:
         if not planned:
             return
         stale = [old for p in planned for old in p.old_ids]
@@ -357,7 +293,7 @@ class MemoryStore:
                 metadatas=metadatas[window],
             )
 
-    def _embed(self, texts: list[str], progress: _Progress | None) -> NDArray[np.float32]:
+    def _embed(self, texts: list[str], progress: Progress | None) -> NDArray[np.float32]:
         """The texts' embeddings; with `progress`, embedded a slice at a time and told after each."""
         if progress is None:
             return self.embedder.embed(texts)
