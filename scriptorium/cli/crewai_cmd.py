@@ -42,7 +42,7 @@ def import_crewai_cmd(
     if dry_run:
         for path, text in translation.contents.items():
             console.rule(f"would write {path}")
-            console.print(text, highlight=False, markup=False)
+            console.print(text, highlight=False, markup=False, soft_wrap=True)
         _report(translation)
         console.print("[green]valid[/]; nothing written (--dry-run)")
         return
