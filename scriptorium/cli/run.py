@@ -56,7 +56,6 @@ def run(
     ] = "paper",
     topic: Annotated[str | None, typer.Option(help="The 'topic' input.")] = None,
     sections: Annotated[int | None, typer.Option(help="The 'sections' input.")] = None,
-    web: Annotated[bool | None, typer.Option("--web/--no-web", help="The 'web' input.")] = None,
     inputs: Annotated[
         list[str] | None, typer.Option("--input", "-i", help="Any input, as name=value.")
     ] = None,
@@ -86,7 +85,7 @@ def run(
         loaded = project.workflow(workflow)
     given: dict[str, Any] = {}
     if resume is None:
-        for name, value in (("topic", topic), ("sections", sections), ("web", web)):
+        for name, value in (("topic", topic), ("sections", sections)):
             if value is not None:
                 given[name] = value
         for item in inputs or []:
