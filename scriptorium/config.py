@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 
 from .errors import ConfigError, plain_message
+from .specfile import read_text
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -289,13 +290,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     path = config_file or find_config_file()
     data: dict[str, Any] = {}
     if path is not None:
+        text = read_text(path)  # not UTF-8 (TOML must be): refused with line and column
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"{path}: not UTF-8 text (byte {exc.start})", hint="save it as UTF-8, as TOML requires"
-            ) from exc
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: cannot read: {exc}") from exc
     _check_environment(os.environ)
     given = _drop_none(overrides)

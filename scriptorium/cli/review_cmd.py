@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import click
 import typer
-import yaml
 from pydantic import BaseModel
 from rich import box
 from rich.syntax import Syntax
@@ -17,17 +16,17 @@ from rich.table import Table
 
 from ..agents import OutputRegistry
 from ..errors import ConfigError
-from ..specfile import SpecError
+from ..specfile import SpecError, read_text
 from ..workflows.gates import (
     Gate,
     GateDecision,
     GateRefused,
     Reviewer,
     answer_gate,
-    check_edit,
+    edit_from_yaml,
     edit_model,
     pending_gate,
-    read_edit,
+    shown_as_yaml,
 )
 from ._common import console, open_project
 
@@ -69,8 +68,8 @@ def review(
         elif reject is not None:
             decision = GateDecision(action="reject", note=reject)
         elif edit is not None:
-            located = read_edit(_read(edit), str(edit))
-            decision = GateDecision(action="edit", value=check_edit(gate.shown, located.data, model, located))
+            edited = edit_from_yaml(gate.shown, read_text(edit), model, str(edit))
+            decision = GateDecision(action="edit", value=edited)
         else:
             decision = ask(gate, model)
         answer_gate(folder, decision, model, path=gate.path)
@@ -91,7 +90,7 @@ def show(gate: Gate) -> None:
             table.add_row(name, "\n".join(_lines(value)))
         console.print(table)
     else:
-        console.print(Syntax(_dump(gate.shown), "yaml", word_wrap=True))
+        console.print(Syntax(shown_as_yaml(gate.shown), "yaml", word_wrap=True))
 
 
 def _lines(value: Any, indent: str = "") -> list[str]:
@@ -131,14 +130,13 @@ def ask(gate: Gate, model: type[BaseModel] | None) -> GateDecision:
 
 def _edit_until_valid(gate: Gate, model: type[BaseModel] | None) -> Any:
     """The edited value; None when the editor is left without saving (back to the question)."""
-    text = _dump(gate.shown)
+    text = shown_as_yaml(gate.shown)
     while True:
         changed = click.edit(text, extension=".yaml")
         if changed is None:
             return None
         try:
-            located = read_edit(changed, "the edit")
-            return check_edit(gate.shown, located.data, model, located)
+            return edit_from_yaml(gate.shown, changed, model, "the edit")
         except (GateRefused, SpecError) as exc:
             console.print(f"[red]error:[/] {exc.message}; the editor opens again", highlight=False)
             text = changed  # the person's words are kept, not thrown away
@@ -155,14 +153,3 @@ def terminal_reviewer(outputs: OutputRegistry) -> Reviewer:
             return await asyncio.to_thread(ask, gate, model)
 
     return answer
-
-
-def _dump(value: Any) -> str:
-    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=100)
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the edit {path}: {exc}") from exc

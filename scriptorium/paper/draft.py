@@ -68,8 +68,9 @@ def apply_text(paper: ComposedPaper, text: PaperText) -> ComposedPaper:
         else:
             dropped.append(heading)
             notes.append(f"section '{heading}' dropped at review: every sentence was removed")
-    changed = sum(1 for s in [*lead, *(t for s in sections for t in s.sentences)] if s.edited)
-    removed = len(paper.sentences) - len(lead) - sum(len(s.sentences) for s in sections)
+    remaining = [*lead, *(t for s in sections for t in s.sentences)]
+    changed = sum(1 for s in remaining if s.edited)
+    removed = len(paper.sentences) - len(remaining)
     if changed or removed:
         notes.append(
             f"at review {changed} sentence{'s' if changed != 1 else ''} edited and {removed} removed "
@@ -81,7 +82,7 @@ def apply_text(paper: ComposedPaper, text: PaperText) -> ComposedPaper:
             "lead": lead,
             "sections": sections,
             "dropped_sections": dropped,
-            "quotes": sum(1 for s in [*lead, *(t for s in sections for t in s.sentences)] if s.quote),
+            "quotes": sum(1 for s in remaining if s.quote),
             "notes": notes,
         }
     )

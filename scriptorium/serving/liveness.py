@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from .state import ServerState
 
-__all__ = ["RecordedProcess", "group_alive", "recorded_process"]
+__all__ = ["RecordedProcess", "group_alive", "recorded_process", "wait_reaped"]
 
 RecordedProcess = Literal["running", "gone", "orphans", "reused"]
 """`running`: the recorded server's process runs. `gone`: nothing of it is left. `orphans`: its
@@ -48,8 +49,7 @@ class _Stat:
 def recorded_process(state: ServerState, proc: Path = _PROC) -> RecordedProcess:
     """What is left of the server `state` records (see `RecordedProcess`)."""
     pid = state.pid
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # our own child's zombie would look alive
+    _reap_child(pid)  # our own child's zombie would look alive
     if not (proc / "self" / "stat").is_file():
         return _without_proc(pid)
     boot = _boot_time(proc)
@@ -64,11 +64,30 @@ def recorded_process(state: ServerState, proc: Path = _PROC) -> RecordedProcess:
 def group_alive(pgid: int, proc: Path = _PROC) -> bool:
     """Whether a process of group `pgid` still runs; zombies do not count, since one that nobody
     reaps (an orphan in a container whose first process does not reap) would count forever."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pgid, os.WNOHANG)
+    _reap_child(pgid)
     if not (proc / "self" / "stat").is_file():
         return _without_proc(pgid) != "gone"
     return _members_alive(proc, pgid, _boot_time(proc))
+
+
+def wait_reaped(pgid: int, within_s: float = 2.0) -> None:
+    """Give a stopped group's zombies a moment to be reaped (the leader by us, if it is our child;
+    the rest by their new parent), so that nothing of the group is left to see; never waits longer,
+    since a container whose first process does not reap would keep them forever."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        _reap_child(pgid)
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.05)
+
+
+def _reap_child(pid: int) -> None:
+    """Collect `pid`'s exit if it is our own child that ended (a zombie until then)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 def _members_alive(proc: Path, pgid: int, boot: float) -> bool:

@@ -28,7 +28,7 @@ from pydantic import SecretStr
 from ..config import Settings
 from ..errors import ServerNotRunning, ServerStartError, UnknownModel
 from .keys import load_or_create_api_key
-from .liveness import RecordedProcess, group_alive, recorded_process
+from .liveness import RecordedProcess, group_alive, recorded_process, wait_reaped
 from .models import resolve_model_path
 from .state import ServerState, read_state, remove_state, write_state
 
@@ -389,7 +389,7 @@ class ManagedServer:
             time.sleep(0.2)
         if self._process is not None and self._process.pid == pid:
             self._process.wait()
-        _reap(pid)
+        wait_reaped(pid)
 
     @contextlib.contextmanager
     def _start_lock(self) -> Iterator[None]:
@@ -400,21 +400,6 @@ class ManagedServer:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _reap(pgid: int, within_s: float = 2.0) -> None:
-    """Give the group's zombies a moment to be reaped (the leader by us, if it is our child; the
-    rest by their new parent), so that nothing of the group is left to see; never waits longer,
-    since a container whose first process does not reap would keep them forever."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pgid, os.WNOHANG)
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.05)
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
-import yaml
 from pydantic import BaseModel
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -16,13 +15,17 @@ from textual.widgets import Footer, Input, Static, TextArea
 
 from ..agents import OutputRegistry
 from ..specfile import SpecError
-from ..workflows.gates import Gate, GateDecision, GateRefused, Reviewer, check_edit, edit_model, read_edit
+from ..workflows.gates import (
+    Gate,
+    GateDecision,
+    GateRefused,
+    Reviewer,
+    edit_from_yaml,
+    edit_model,
+    shown_as_yaml,
+)
 
-__all__ = ["GateScreen", "dump_shown", "tui_reviewer"]
-
-
-def dump_shown(value: Any) -> str:
-    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=100)
+__all__ = ["GateScreen", "tui_reviewer"]
 
 
 class GateScreen(ModalScreen[GateDecision]):
@@ -46,7 +49,7 @@ class GateScreen(ModalScreen[GateDecision]):
     def __init__(self, gate: Gate, model: type[BaseModel] | None) -> None:
         super().__init__()
         self.gate, self.model = gate, model
-        self.original = dump_shown(gate.shown)
+        self.original = shown_as_yaml(gate.shown)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="gate"):
@@ -67,8 +70,7 @@ class GateScreen(ModalScreen[GateDecision]):
             self.dismiss(GateDecision(action="approve"))
             return
         try:
-            located = read_edit(text, "the edit")
-            value = check_edit(self.gate.shown, located.data, self.model, located)
+            value = edit_from_yaml(self.gate.shown, text, self.model, "the edit")
         except (GateRefused, SpecError) as exc:
             self._error(f"{exc.message}; fix it and save again (the shown value is kept until then)")
             return

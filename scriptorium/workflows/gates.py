@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from ..agents import OutputContext, OutputRegistry
@@ -38,7 +39,8 @@ __all__ = [
     "record_answer",
     "recorded_answer",
     "check_edit",
-    "read_edit",
+    "edit_from_yaml",
+    "shown_as_yaml",
     "edit_model",
     "pending_gate",
 ]
@@ -98,10 +100,16 @@ Reviewer = Callable[[Gate], Awaitable[GateDecision]]
 """Answers a gate during the run (the CLI's prompt, the TUI's editor, a test's function)."""
 
 
-def read_edit(text: str, source: str) -> Located:
-    """A person's edit, as YAML with the position of every value; invalid YAML is a `SpecError`
-    naming `source`, line and column."""
-    return parse_yaml(text, source)
+def shown_as_yaml(value: Any) -> str:
+    """What a gate shows, as the YAML a person reads and edits (fields in their order)."""
+    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=100)
+
+
+def edit_from_yaml(shown: Any, text: str, model: type[BaseModel] | None, source: str) -> Any:
+    """A person's edit written as YAML, checked as `check_edit` does; invalid YAML is a `SpecError`
+    and a wrong edit a `GateRefused`, both naming `source` and the line."""
+    located = parse_yaml(text, source)
+    return check_edit(shown, located.data, model, located)
 
 
 def check_edit(shown: Any, edited: Any, model: type[BaseModel] | None, located: Located | None = None) -> Any:

@@ -23,7 +23,7 @@ from ..errors import ConfigError, plain_message
 from ..specfile import Located, SpecError, SpecErrors, load_yaml, spec_errors
 from ..tools import ToolRegistry
 from .spec import StepSpec, WorkflowSpec
-from .templates import TemplateError, references
+from .templates import TemplateError, has_template, references
 
 __all__ = ["LIBRARY_DIR", "LoadedWorkflow", "find_workflow", "load_workflow", "step_dependencies"]
 
@@ -185,7 +185,7 @@ class _Checker:
                     f"'{tool}' takes no argument '{name}'",
                     "its arguments: " + ", ".join(sorted(fields)),
                 )
-            elif not _has_template(value):
+            elif not has_template(value):
                 try:
                     TypeAdapter(info.annotation).validate_python(value)
                 except ValidationError as exc:
@@ -383,13 +383,3 @@ def _deref(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 
 def _dotted(parts: tuple[Any, ...]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
-
-
-def _has_template(value: Any) -> bool:
-    if isinstance(value, str):
-        return "{{" in value or "{%" in value
-    if isinstance(value, dict):
-        return any(_has_template(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_template(v) for v in value)
-    return False

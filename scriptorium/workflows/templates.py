@@ -19,7 +19,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import ScriptoriumError
 
-__all__ = ["TemplateError", "evaluate", "references", "render_value"]
+__all__ = ["TemplateError", "evaluate", "has_template", "references", "render_value"]
 
 _LONE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.S)
 _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -67,10 +67,21 @@ def evaluate(text: str, context: Mapping[str, Any]) -> Any:
     return value
 
 
+def has_template(value: Any) -> bool:
+    """Whether `value` (a string, or strings inside lists and mappings) holds template syntax."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, list):
+        return any(has_template(item) for item in value)
+    if isinstance(value, dict):
+        return any(has_template(item) for item in value.values())
+    return False
+
+
 def render_value(value: Any, context: Mapping[str, Any]) -> Any:
     """Templates inside strings, lists and mappings, evaluated; everything else as it is."""
     if isinstance(value, str):
-        return evaluate(value, context) if ("{{" in value or "{%" in value) else value
+        return evaluate(value, context) if has_template(value) else value
     if isinstance(value, list):
         return [render_value(item, context) for item in value]
     if isinstance(value, dict):
@@ -80,7 +91,7 @@ def render_value(value: Any, context: Mapping[str, Any]) -> Any:
 
 def references(text: str) -> list[tuple[str | int, ...]]:
     """Every attribute/item chain a template reads, from its root name: `("steps", "plan", "output")`."""
-    if "{{" not in text and "{%" not in text:
+    if not has_template(text):
         return []
     expression = _lone_expression(text)
     try:
