@@ -23,7 +23,15 @@ from ..tools import ToolRegistry
 from .outputs import OutputRegistry
 from .spec import AgentSpec
 
-__all__ = ["LIBRARY_DIR", "AgentCatalog", "LoadedAgent", "UnknownAgent", "agent_files", "load_agent_file"]
+__all__ = [
+    "LIBRARY_DIR",
+    "AgentCatalog",
+    "LoadedAgent",
+    "UnknownAgent",
+    "agent_files",
+    "load_agent_file",
+    "output_errors",
+]
 
 LIBRARY_DIR = Path(__file__).parent / "library"
 _SUFFIXES = (".yaml", ".yml")
@@ -125,45 +133,7 @@ def _reference_errors(
                 )
             )
     line, column = located.position((*prefix, "output"))
-    if isinstance(spec.output, str) and spec.output not in outputs:
-        close = difflib.get_close_matches(spec.output, outputs.names(), n=1)
-        errors.append(
-            SpecError(
-                located.file,
-                f"unknown output model '{spec.output}'",
-                line=line,
-                column=column,
-                field="output",
-                hint=f"did you mean '{close[0]}'?"
-                if close
-                else "known outputs: " + ", ".join(outputs.names()),
-            )
-        )
-    elif isinstance(spec.output, dict):
-        try:
-            jsonschema.Draft202012Validator.check_schema(spec.output)
-        except jsonschema.SchemaError as exc:
-            where = "/".join(str(p) for p in exc.path) or "top level"
-            errors.append(
-                SpecError(
-                    located.file,
-                    f"not a valid JSON Schema ({where}: {exc.message})",
-                    line=line,
-                    column=column,
-                    field="output",
-                )
-            )
-        else:
-            if spec.output.get("type") != "object":
-                errors.append(
-                    SpecError(
-                        located.file,
-                        "a JSON-schema output must describe an object (type: object)",
-                        line=line,
-                        column=column,
-                        field="output",
-                    )
-                )
+    errors += output_errors(spec.output, outputs, located.file, line, column)
     if spec.memory == "none" and {"memory_search", "read_source"} & set(spec.tools):
         line, column = located.position((*prefix, "memory"))
         errors.append(
@@ -176,6 +146,59 @@ def _reference_errors(
                 hint="set memory: read (or write)",
             )
         )
+    return errors
+
+
+def output_errors(
+    output: str | dict[str, Any] | None,
+    outputs: OutputRegistry,
+    file: Path,
+    line: int | None,
+    column: int | None,
+    field: str = "output",
+) -> list[SpecError]:
+    """What is wrong with an agent's (or an agent step's) `output`: an unknown model's name, or a
+    JSON schema that is not valid or does not describe an object."""
+    errors: list[SpecError] = []
+    if isinstance(output, str) and output not in outputs:
+        close = difflib.get_close_matches(output, outputs.names(), n=1)
+        errors.append(
+            SpecError(
+                file,
+                f"unknown output model '{output}'",
+                line=line,
+                column=column,
+                field=field,
+                hint=f"did you mean '{close[0]}'?"
+                if close
+                else "known outputs: " + ", ".join(outputs.names()),
+            )
+        )
+    elif isinstance(output, dict):
+        try:
+            jsonschema.Draft202012Validator.check_schema(output)
+        except jsonschema.SchemaError as exc:
+            where = "/".join(str(p) for p in exc.path) or "top level"
+            errors.append(
+                SpecError(
+                    file,
+                    f"not a valid JSON Schema ({where}: {exc.message})",
+                    line=line,
+                    column=column,
+                    field=field,
+                )
+            )
+        else:
+            if output.get("type") != "object":
+                errors.append(
+                    SpecError(
+                        file,
+                        "a JSON-schema output must describe an object (type: object)",
+                        line=line,
+                        column=column,
+                        field=field,
+                    )
+                )
     return errors
 
 

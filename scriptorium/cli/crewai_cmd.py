@@ -7,8 +7,12 @@ from typing import Annotated
 
 import typer
 
+from ..config import Settings
+from ..errors import ConfigError
 from ..project import Project
+from ..serving.server import ManagedServer, served_name
 from ..workflows.crewai_export import export_crewai
+from ..workflows.crewai_layout import CrewTarget
 from ..workflows.crewai_project import Translation, import_crewai
 from ._common import console, open_project, settings_from
 
@@ -56,12 +60,28 @@ def import_crewai_cmd(
 def export_crewai_cmd(
     ctx: typer.Context,
     workflow: Annotated[str, typer.Argument(help="A workflow name or path.")],
-    to: Annotated[Path, typer.Option(help="Folder for config/ and crew.py.")] = Path("crewai-export"),
+    to: Annotated[Path, typer.Option(help="Folder for the CrewAI project.")] = Path("crewai-export"),
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option("--input", "-i", help="NAME=VALUE: an input's value in main.py (repeatable)."),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite files of the same name.")] = False,
 ) -> None:
-    """Write config/agents.yaml, config/tasks.yaml and crew.py for a workflow's agent steps."""
+    """Write a CrewAI project (the `crewai create crew` layout: pyproject.toml, src/<pkg>/crew.py,
+    main.py, config/) that `crewai run` runs against the model this project is served."""
     project = open_project(ctx)
-    _report(export_crewai(project.workflow(workflow), project.catalog, to, force=force))
+    values = dict(_name_value(i) for i in inputs or [])
+    translation = export_crewai(
+        project.workflow(workflow),
+        project.catalog,
+        project.outputs,
+        to,
+        target=crew_target(project.settings),
+        inputs=values,
+        force=force,
+    )
+    _report(translation)
+    console.print(f"run it with: cd {to} && crewai install && crewai run")
 
 
 def _report(translation: Translation) -> None:
@@ -71,3 +91,23 @@ def _report(translation: Translation) -> None:
         console.print(f"[yellow]not translated ({len(translation.notes)}):[/]")
         for note in translation.notes:
             console.print(f"  - {note}", highlight=False, soft_wrap=True)
+
+
+def _name_value(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise ConfigError(f"--input {text!r}: expected NAME=VALUE")
+    return name.strip(), value
+
+
+def crew_target(settings: Settings) -> CrewTarget:
+    """The endpoint an exported crew asks: the configured server, else the managed one (running or
+    as it would start); the key stays in its file, or in OPENAI_API_KEY for a configured server."""
+    if settings.endpoint_urls:
+        return CrewTarget(settings.endpoint_urls[0], settings.model or "MODEL")
+    key_file = None if settings.api_key else settings.config_dir / "api_key"  # as serving/keys.py keeps it
+    state = ManagedServer(settings).running()
+    if state is not None:
+        return CrewTarget(state.base_url, settings.model or state.model, key_file)
+    url = f"http://{settings.server.host}:{settings.server.port}/v1"
+    return CrewTarget(url, settings.model or served_name(settings), key_file)

@@ -57,22 +57,34 @@ class ServedModel:
     max_lora_rank: int = 0
 
 
+def served_name(settings: Settings) -> str:
+    """The name the managed server serves its model under (`served_model` without preparing it)."""
+    from .shipped import BASE, shipped_provenance
+
+    server = settings.server
+    if server.model is None and server.model_path is None:
+        return f"{server.served_model_name}-{shipped_provenance().name}"
+    if server.model is not None and server.model != BASE:
+        return server.model
+    return server.served_model_name
+
+
 def served_model(settings: Settings) -> ServedModel:
     """By default the bundled model with the shipped paper adapter merged in (`shipped.py`);
     `server.model = "base"` the bundled model alone; `model_path` that folder; another
     `server.model` a registered fine-tune's merged folder. With `server.adapters`, registered
     adapters trained over that same folder."""
     from ..finetune.registry import ModelRegistry
-    from .shipped import BASE, prepare_shipped_model, shipped_provenance
+    from .shipped import BASE, prepare_shipped_model
 
     server = settings.server
     registry = ModelRegistry.of(settings)
     if server.model is None and server.model_path is None:
         path = prepare_shipped_model(settings.cache_dir)
-        name = f"{server.served_model_name}-{shipped_provenance().name}"
+        name = served_name(settings)
     elif server.model == BASE:
         path = resolve_model_path(server.model_path, settings.cache_dir)
-        name = server.served_model_name
+        name = served_name(settings)
     elif server.model is not None:
         record = registry.get(server.model)
         if record.merged_path is None:
@@ -83,7 +95,7 @@ def served_model(settings: Settings) -> ServedModel:
         path, name = Path(record.merged_path), record.name
     else:
         path = resolve_model_path(server.model_path, settings.cache_dir)
-        name = server.served_model_name
+        name = served_name(settings)
     adapters = []
     rank = 0
     for adapter in dict.fromkeys(server.adapters):

@@ -1,40 +1,64 @@
-"""`scriptorium export crewai`: a workflow's agent steps as a CrewAI project (config/agents.yaml,
-config/tasks.yaml and a crew.py that builds the crew), with what CrewAI cannot express listed."""
+"""`scriptorium export crewai`: a workflow's agent steps as a CrewAI project in the layout
+`crewai create crew` makes (`crewai_layout`), which `crewai run` runs; what CrewAI cannot express
+is listed, never dropped in silence.
+
+Each agent step is a task: its prompt the description (inputs as CrewAI's `{name}`, earlier steps'
+outputs as the task's `context`), its output model a pydantic class in models.py. Template parts
+with no CrewAI counterpart (a map's item, a loop) become inputs of the crew, named in the notes.
+"""
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..agents import AgentCatalog, AgentSpec
+from ..agents import AgentCatalog, AgentSpec, OutputContext, OutputRegistry
 from ..errors import ConfigError
 from ..fileio import write_atomic
+from .crewai_layout import CrewTarget, agent_entry, crew_py, main_py, pyproject_toml, readme
+from .crewai_models import class_name, models_source
 from .crewai_project import (
     _EXPRESSION,
     _INPUT_REF,
     _STEP_REF,
+    CONTEXT_BLOCK,
     Translation,
     _dump,
+    _identifier,
     _refuse_overwrite,
 )
 from .loader import LoadedWorkflow, step_dependencies
 from .spec import StepSpec
 
-__all__ = ["export_crewai"]
+__all__ = ["CrewTarget", "export_crewai"]
+
+_FOR_BLOCK = re.compile(r"\{%-?\s*for\s+(\w+)\s+in\s+(.+?)\s*-?%\}(.*?)\{%-?\s*endfor\s*-?%\}", re.S)
+_TAG = re.compile(r"\{%.*?%\}", re.S)
 
 
 def export_crewai(
-    loaded: LoadedWorkflow, catalog: AgentCatalog, dest: Path, *, force: bool = False
+    loaded: LoadedWorkflow,
+    catalog: AgentCatalog,
+    outputs: OutputRegistry,
+    dest: Path,
+    *,
+    target: CrewTarget,
+    inputs: Mapping[str, str] | None = None,
+    force: bool = False,
 ) -> Translation:
-    """Write `dest/config/agents.yaml`, `dest/config/tasks.yaml` and `dest/crew.py`."""
+    """Write a CrewAI project for `loaded` into `dest` (pyproject.toml, src/<pkg>/...); nothing is
+    written when a file of the same name exists, unless `force`."""
     out = Translation()
     spec = loaded.spec
+    package = _identifier(spec.name, "_").lower()
     tasks: dict[str, dict[str, Any]] = {}
+    task_models: dict[str, str | None] = {}
+    models: dict[str, dict[str, Any]] = {}
     used: list[str] = []
+    crew_inputs: dict[str, str | None] = {}
     for path, step, scope in _walk(spec.steps):
         where = f"step '{path}'"
         if scope:
@@ -43,36 +67,71 @@ def export_crewai(
             out.notes.append(f"{where} is a {step.kind} step: CrewAI tasks are agent calls only, left out")
             continue
         assert step.prompt is not None
-        for what in ("citations", "choices", "when"):
+        for what in ("citations", "choices", "avoid", "when"):
             if getattr(step, what):
                 out.notes.append(f"{where}: '{what}' has no CrewAI counterpart, left out")
-        description, context = _crewai_text(step.prompt, where, out)
+        description, context = _crewai_text(step.prompt, where, out, crew_inputs, tasks)
         description = _fill_variables(description, step.variables)
         agent = catalog.get(step.agent)
-        if step.agent not in used:
-            used.append(step.agent)
+        agent_key = _identifier(step.agent, "_")
+        if agent_key not in used:
+            used.append(agent_key)
+        name = _identifier(path, "_")
+        model = _output_model(step.output if step.output is not None else agent.output, name, outputs, models)
         expected = (
-            _crewai_text(step.expected_output, where, out)[0]
+            _crewai_text(step.expected_output, where, out, crew_inputs, tasks)[0]
             if step.expected_output
-            else _expected_output(agent)
+            else _expected_output(agent, model)
         )
-        task: dict[str, Any] = {"description": description, "expected_output": expected, "agent": step.agent}
-        context = [c for c in context if c in tasks]
-        if context:
-            task["context"] = context
-        tasks[path.replace(".", "_")] = task
+        task: dict[str, Any] = {"description": description, "expected_output": expected, "agent": agent_key}
+        if tasks:  # explicit, even empty: without it CrewAI would pass every earlier task's output
+            task["context"] = [_identifier(c, "_") for c in context if _identifier(c, "_") in tasks]
+        tasks[name] = task
+        task_models[name] = model
     if not tasks:
         raise ConfigError(f"workflow '{spec.name}' has no agent steps: nothing to export")
-    agents = {name: _crewai_agent(catalog.get(name), out) for name in used}
-    config = dest / "config"
-    targets = [config / "agents.yaml", config / "tasks.yaml", dest / "crew.py"]
-    _refuse_overwrite(targets, force)
-    header = f"# Exported from the Scriptorium workflow '{spec.name}' by `scriptorium export crewai`.\n"
-    for target, data in zip(targets, (agents, tasks), strict=False):
-        write_atomic(target, header + _dump(data))
-        out.files.append(target)
-    write_atomic(targets[2], _CREW_PY.format(workflow=spec.name))
-    out.files.append(targets[2])
+    agent_names = {_identifier(a, "_"): a for a in catalog.names()}
+    agents: dict[str, dict[str, Any]] = {}
+    for key in used:
+        agents[key], notes = agent_entry(catalog.get(agent_names[key]))
+        out.notes += notes
+    given = dict(inputs or {})
+    unknown = sorted(set(given) - set(spec.inputs) - set(crew_inputs))
+    if unknown:
+        raise ConfigError(
+            f"--input {unknown[0]}: the crew has no input of that name",
+            hint="its inputs: " + ", ".join([*spec.inputs, *crew_inputs]),
+        )
+    for name, field in spec.inputs.items():
+        default = None if field.required else field.default
+        crew_inputs[name] = default if isinstance(default, str | None) else json.dumps(default)
+    crew_inputs.update(given)
+    for name, value in crew_inputs.items():
+        if value is None:
+            out.notes.append(
+                f"input '{name}' has no value: main.py asks for it (or pass --input {name}=VALUE)"
+            )
+    crew_class = class_name(package) + "Crew"
+    source = dest / "src" / package
+    description = spec.description or f"The Scriptorium workflow {spec.name} as a crew"
+    files: dict[Path, str] = {
+        dest / "pyproject.toml": pyproject_toml(spec.name, package, description),
+        source / "__init__.py": "",
+        source / "config" / "agents.yaml": _dump(agents),
+        source / "config" / "tasks.yaml": _dump(tasks),
+        source / "crew.py": crew_py(
+            workflow=spec.name, class_name=crew_class, target=target, agents=used, tasks=task_models
+        ),
+        source / "main.py": main_py(package=package, class_name=crew_class, inputs=crew_inputs),
+    }
+    if models:
+        files[source / "models.py"] = models_source(models)
+    files[dest / "README.md"] = readme(name=spec.name, description=description, package=package)
+    _refuse_overwrite(list(files), force)
+    for file, text in files.items():
+        write_atomic(file, text)
+        out.files.append(file)
+    out.contents = files
     return out
 
 
@@ -94,32 +153,51 @@ def _walk(
                 yield path, step, scope
 
 
-def _crewai_text(template: str, where: str, out: Translation) -> tuple[str, list[str]]:
-    """A prompt template as CrewAI text: inputs as `{name}`, step outputs as context, the rest marked."""
-    context: list[str] = []
-    untranslated: list[str] = []
+def _crewai_text(
+    template: str, where: str, out: Translation, crew_inputs: dict[str, str | None], tasks: Collection[str]
+) -> tuple[str, list[str]]:
+    """A prompt template as CrewAI text: inputs as `{name}`, earlier steps' outputs as context, and
+    what CrewAI has no counterpart for (a map's item, a loop over a list) as inputs of the crew."""
+    context = [m.group(1) for m in CONTEXT_BLOCK.finditer(template)]  # what `import crewai` wrote
+    template = CONTEXT_BLOCK.sub("", template)
+    as_inputs: list[str] = []
 
-    def replace(match: re.Match[str]) -> str:
-        expression = match.group(1)
-        if expression is not None:
-            as_input = _INPUT_REF.match(expression)
-            if as_input:
-                return "{" + as_input.group(1) + "}"
-            as_step = _STEP_REF.match(expression)
-            if as_step and _STEP_REF.sub("", expression).strip() in ("", ".output"):
-                if as_step.group(1) not in context:
-                    context.append(as_step.group(1))
-                return f"(the output of {as_step.group(1)}, given as context)"
-        untranslated.append(match.group(0).strip())
-        return "<" + (expression or "").strip() + ">" if expression is not None else ""
+    def reference(expression: str) -> str:
+        expression = expression.strip()
+        as_input = _INPUT_REF.match(expression)
+        if as_input:
+            return "{" + as_input.group(1) + "}"
+        as_step = _STEP_REF.match(expression)
+        if as_step and _identifier(as_step.group(1), "_") in tasks:  # a tool step's output is an input
+            step = as_step.group(1)
+            if step not in context:
+                context.append(step)
+            rest = re.findall(r"\.([A-Za-z_]\w*)", _STEP_REF.sub("", expression).removeprefix(".output"))
+            return (
+                f"(the {rest[-1]} of {step}'s output, given as context)"
+                if rest
+                else (f"(the output of {step}, given as context)")
+            )
+        bare = re.sub(r"^steps\.|\.output\b", "", expression.split("|")[0].strip())  # survey.headings
+        name = _identifier(re.sub(r"\W+", "_", bare), "_").lower()
+        crew_inputs.setdefault(name, None)
+        as_inputs.append(f"{expression} -> {{{name}}}")
+        return "{" + name + "}"
 
-    text = _EXPRESSION.sub(replace, template).strip()
-    if untranslated:
+    def loop(match: re.Match[str]) -> str:
+        return reference(match.group(2))
+
+    text = _FOR_BLOCK.sub(loop, template)
+    text = _EXPRESSION.sub(lambda m: reference(m.group(1)) if m.group(1) is not None else "", text)
+    dropped = _TAG.findall(text)
+    text = _TAG.sub("", text).strip()
+    if as_inputs:
         out.notes.append(
-            f"{where}: template parts with no CrewAI counterpart are left as <...>: "
-            + ", ".join(untranslated[:3])
-            + (" …" if len(untranslated) > 3 else "")
+            f"{where}: template parts with no CrewAI counterpart are inputs of the crew: "
+            + ", ".join(as_inputs)
         )
+    if dropped:
+        out.notes.append(f"{where}: template tags left out: " + ", ".join(dropped[:3]))
     return text, context
 
 
@@ -131,76 +209,25 @@ def _fill_variables(text: str, variables: Mapping[str, str]) -> str:
     return text
 
 
-def _expected_output(agent: AgentSpec) -> str:
-    if isinstance(agent.output, str):
-        return f"JSON matching Scriptorium's '{agent.output}' output model"
-    if isinstance(agent.output, dict):
-        return "JSON matching this schema: " + yaml.safe_dump(agent.output, default_flow_style=True).strip()
+def _output_model(
+    output: str | dict[str, Any] | None, task: str, outputs: OutputRegistry, models: dict[str, dict[str, Any]]
+) -> str | None:
+    """The class name of a task's output model, its schema added to `models` (None: free text)."""
+    if output is None:
+        return None
+    if isinstance(output, str):
+        schema = outputs.resolve(output, OutputContext()).model_json_schema()
+        name = class_name(output)
+    else:
+        schema = output
+        name = class_name(str(output.get("title") or f"{task}_output"))
+    if name in models and models[name] != schema:
+        name = next(f"{name}{i}" for i in range(2, 1000) if f"{name}{i}" not in models)
+    models[name] = schema
+    return name
+
+
+def _expected_output(agent: AgentSpec, model: str | None) -> str:
+    if model is not None:
+        return f"JSON that fits the {model} model"
     return f"The {agent.role}'s answer"
-
-
-def _crewai_agent(agent: AgentSpec, out: Translation) -> dict[str, Any]:
-    backstory = agent.backstory
-    if agent.instructions:
-        backstory = (backstory + "\n\n" + agent.instructions).strip()
-        out.notes.append(f"agent '{agent.name}': instructions are appended to the backstory")
-    entry: dict[str, Any] = {
-        "role": agent.role,
-        "goal": agent.goal,
-        "backstory": backstory,
-        "max_iter": agent.max_turns,
-        "allow_delegation": False,
-    }
-    if agent.model.name:
-        entry["llm"] = agent.model.name
-    if agent.tools:
-        out.notes.append(
-            f"agent '{agent.name}': tools {', '.join(agent.tools)} are Scriptorium's; crew.py leaves them out"
-        )
-    if agent.output is not None:
-        out.notes.append(
-            f"agent '{agent.name}': its output schema becomes the tasks' expected_output text; "
-            "set output_pydantic in crew.py to enforce it"
-        )
-    if agent.memory != "none":
-        out.notes.append(f"agent '{agent.name}': memory access ({agent.memory}) is not translated")
-    return entry
-
-
-_CREW_PY = '''"""The crew exported from the Scriptorium workflow '{workflow}'.
-
-    python crew.py topic="retrieval-augmented generation"
-
-Agents and tasks come from config/; set the model with OPENAI_API_BASE, OPENAI_API_KEY and
-OPENAI_MODEL_NAME (or an `llm` per agent in config/agents.yaml).
-"""
-
-import sys
-from pathlib import Path
-
-import yaml
-from crewai import Agent, Crew, Process, Task
-
-HERE = Path(__file__).parent
-
-
-def build_crew() -> Crew:
-    agents_config = yaml.safe_load((HERE / "config" / "agents.yaml").read_text())
-    tasks_config = yaml.safe_load((HERE / "config" / "tasks.yaml").read_text())
-    agents = {{name: Agent(**fields) for name, fields in agents_config.items()}}
-    tasks: dict[str, Task] = {{}}
-    for name, fields in tasks_config.items():
-        tasks[name] = Task(
-            name=name,
-            description=fields["description"],
-            expected_output=fields["expected_output"],
-            agent=agents[fields["agent"]],
-            context=[tasks[c] for c in fields.get("context", [])],
-        )
-    return Crew(agents=list(agents.values()), tasks=list(tasks.values()), process=Process.sequential)
-
-
-if __name__ == "__main__":
-    inputs = dict(arg.split("=", 1) for arg in sys.argv[1:])
-    print(build_crew().kickoff(inputs=inputs).raw)
-'''

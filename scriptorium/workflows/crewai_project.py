@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from ..agents.loader import LIBRARY_DIR, agent_files
 from ..errors import ConfigError
 from ..fileio import write_atomic
 from ..specfile import Located, SpecError, SpecErrors, load_yaml
+from .crewai_models import read_model_classes
 from .crewai_python import CrewPython, read_crew_python
 
 __all__ = ["Translation", "find_crewai_config", "import_crewai"]
@@ -35,6 +37,8 @@ _PLACEHOLDER = re.compile(
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}|\{%.*?%\}", re.S)
 _INPUT_REF = re.compile(r"^\s*inputs\.([A-Za-z_][A-Za-z0-9_]*)\s*$")
 _STEP_REF = re.compile(r"^\s*steps\.([A-Za-z][A-Za-z0-9_]*)\b")
+# How an import hands a task the outputs CrewAI would give it as context (export reads it back).
+CONTEXT_BLOCK = re.compile(r"\n*Context from ([A-Za-z]\w*):\n\{\{ steps\.\1\.output \}\}")
 
 # Tools a CrewAI project commonly names, and the registry tool that does the same job.
 _TOOL_EQUIVALENTS = {
@@ -86,7 +90,8 @@ def import_crewai(
     """Write `dest/agents/NAME.yaml` and `dest/workflows/NAME.yaml` from a CrewAI project; nothing
     is written unless the translation validates beside the project's own agents."""
     config = find_crewai_config(project)
-    name = _identifier(name or project.resolve().name, "-")
+    about = _pyproject(project)
+    name = _identifier(name or str(about.get("name") or project.resolve().name), "-")
     targets = [dest / "agents" / f"{name}.yaml", dest / "workflows" / f"{name}.yaml"]
     if not dry_run:
         _refuse_overwrite(targets, force)
@@ -104,22 +109,45 @@ def import_crewai(
         out.notes.append(f"{project}: no @CrewBase class in its Python: anything set there is not translated")
     library = _agent_names(LIBRARY_DIR)
     own = _agent_names(dest / "agents", skip=targets[0])
+    exported = _library_as_exported(set(agents_doc.data) & library)
     renamed = {
         key: (f"{name.replace('-', '_')}_{key}" if key in library | own else _identifier(str(key), "_"))
         for key in agents_doc.data
     }
+    for key, entry in exported.items():
+        if agents_doc.data.get(key) == entry:  # `export crewai` wrote this library agent: it is that one
+            renamed[key] = key
+            out.notes.append(
+                f"{agents_file}: agent '{key}' is the library's own (as exported), used as it is"
+            )
     for key, new in renamed.items():
         if new != key:
             whose = "a library agent" if key in library else "an agent of this project"
             out.notes.append(f"{agents_file}: agent '{key}' is called '{new}' ({whose} has its name)")
-    agents = {renamed[k]: _agent(agents_file, agents_doc, k, v, out) for k, v in agents_doc.data.items()}
+    agents = {
+        renamed[k]: _agent(agents_file, agents_doc, k, v, out)
+        for k, v in agents_doc.data.items()
+        if renamed[k] != k or k not in exported
+    }
     for key, tools in python.agent_tools.items():
-        if key in renamed:
+        if renamed.get(key) in agents:
             allow = agents[renamed[key]].setdefault("tools", [])
             allow += [t for t in _tools(tools, f"{python.files[0]}: agent '{key}'", out) if t not in allow]
             if not allow:
                 del agents[renamed[key]]["tools"]
     steps, inputs = _steps(tasks_file, tasks_doc, renamed, agents, out, python)
+    models = read_model_classes(python.model_files)
+    for key, (model, where) in python.task_output.items():
+        sid = _identifier(key, "_")
+        schema = models.schema(model, out.notes)
+        if sid not in steps:
+            continue
+        if schema is None:
+            out.notes.append(
+                f"{where}: task '{key}': output model {model} is not defined in the project: free text"
+            )
+        else:
+            steps[sid]["output"] = schema
     tasks = [sid for sid, step in steps.items() if "agent" in step]
     for agent in agents.values():
         inputs.update(
@@ -127,9 +155,12 @@ def import_crewai(
         )
     workflow: dict[str, Any] = {
         "name": name,
-        "description": f"Imported from the CrewAI project {project.resolve().name} "
-        "(runs on either engine: --engine crewai or autogen).",
-        "inputs": {var: {"type": "string", "description": f"CrewAI's {{{var}}}"} for var in sorted(inputs)},
+        "description": str(
+            about.get("description")
+            or f"Imported from the CrewAI project {project.resolve().name} "
+            "(runs on either engine: --engine crewai or autogen)."
+        ),
+        "inputs": {var: _input(var, python.inputs.get(var)) for var in sorted(inputs)},
         "steps": steps,
         "outputs": {"result": f"{{{{ steps.{tasks[-1]}.output }}}}"}
         | {sid: f"{{{{ steps.{sid}.output }}}}" for sid in tasks},
@@ -146,6 +177,36 @@ def import_crewai(
     for path, text in out.contents.items():
         write_atomic(path, text)
     return out
+
+
+def _pyproject(project: Path) -> dict[str, Any]:
+    """The `[project]` table of the project's pyproject.toml (name, description), if it has one."""
+    try:
+        data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+    table = data.get("project")
+    return table if isinstance(table, dict) else {}
+
+
+def _input(var: str, default: str | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"type": "string", "description": f"CrewAI's {{{var}}}"}
+    if default is not None:
+        entry["default"] = default
+    return entry
+
+
+def _library_as_exported(names: set[str]) -> dict[str, dict[str, Any]]:
+    """The library agents of these names as `export crewai` writes them into agents.yaml."""
+    from .crewai_layout import agent_entry
+
+    if not names:
+        return {}
+    from ..agents import default_outputs
+    from ..tools import default_registry
+
+    catalog = AgentCatalog.load(default_registry(), default_outputs(), [])
+    return {name: agent_entry(catalog.get(name))[0] for name in names if name in catalog.agents}
 
 
 def _check_translation(dest: Path, contents: Mapping[Path, str]) -> None:
@@ -283,14 +344,16 @@ def _steps(
         if expected:  # CrewAI's own field, kept as one (the CrewAI engine passes it on as such)
             inputs |= set(_PLACEHOLDER.findall(expected))
             step["expected_output"] = _PLACEHOLDER.sub(lambda m: f"{{{{ inputs.{m.group(1)} }}}}", expected)
-        variables = sorted(_placeholders(agents[agent_name]))
+        variables = sorted(_placeholders(agents.get(agent_name, {})))
         if variables:
             step["variables"] = {v: f"{{{{ inputs.{v} }}}}" for v in variables}
         steps[sid] = step
         ids[str(key)] = sid
         where = f"{file}:{line}: task '{key}'"
         task_tools = _tools([*(raw.get("tools") or []), *python.task_tools.get(str(key), [])], where, out)
-        if task_tools:
+        if task_tools and agent_name not in agents:
+            out.notes.append(f"{where}: its tools are not given to the library agent '{agent_name}'")
+        elif task_tools:
             allow = agents[agent_name].setdefault("tools", [])
             allow.extend(t for t in task_tools if t not in allow)
             out.notes.append(f"{where}: its tools join agent '{agent_name}''s allowlist")

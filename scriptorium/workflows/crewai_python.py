@@ -16,9 +16,8 @@ from pathlib import Path
 
 __all__ = ["CrewPython", "read_crew_python"]
 
+_OUTPUT_KEYWORDS = ("output_pydantic", "output_json")
 _DROPPED_TASK_KEYWORDS = {
-    "output_json": "output_json (a Python class)",
-    "output_pydantic": "output_pydantic (a Python class)",
     "callback": "callback",
     "guardrail": "guardrail",
     "human_input": "human_input (use a `review` step)",
@@ -42,6 +41,12 @@ class CrewPython:
     task_tools: dict[str, list[str]] = field(default_factory=dict)
     agent_tools: dict[str, list[str]] = field(default_factory=dict)
     """Tool classes or functions named in Python, by agent key."""
+    task_output: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Task key -> (the class its output_pydantic or output_json names, `file:line`)."""
+    model_files: list[Path] = field(default_factory=list)
+    """Every Python file read (where the output classes may be defined)."""
+    inputs: dict[str, str] = field(default_factory=dict)
+    """The literal values of the `inputs = {...}` main.py kicks the crew off with."""
     task_order: list[str] = field(default_factory=list)
     process: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -58,6 +63,8 @@ def read_crew_python(folder: Path) -> CrewPython:
         except (SyntaxError, UnicodeDecodeError, OSError) as exc:
             found.notes.append(f"{path}: not read ({exc.__class__.__name__}): its Python is not translated")
             continue
+        found.model_files.append(path)
+        _read_inputs(path, tree, found)
         classes = [c for c in ast.walk(tree) if isinstance(c, ast.ClassDef) and _decorated(c, "CrewBase")]
         if classes:
             found.files.append(path)
@@ -100,6 +107,10 @@ def _read_class(path: Path, crew_class: ast.ClassDef, found: CrewPython) -> None
             tools = _names(_keyword(call, "tools"))
             if tools:
                 found.task_tools[key] = tools
+            for word in _OUTPUT_KEYWORDS:
+                model = _name(value) if (value := _keyword(call, word)) is not None else None
+                if model:
+                    found.task_output[key] = (model, f"{path}:{call.lineno}")
             for word, label in _DROPPED_TASK_KEYWORDS.items():
                 value = _keyword(call, word)
                 if value is not None and not (
@@ -113,6 +124,26 @@ def _read_class(path: Path, crew_class: ast.ClassDef, found: CrewPython) -> None
             process = _keyword(call, "process")
             if isinstance(process, ast.Attribute):
                 found.process = process.attr
+
+
+def _read_inputs(path: Path, tree: ast.Module, found: CrewPython) -> None:
+    """`inputs = {"topic": "AI LLMs", ...}` (the `crewai create crew` main.py) or `INPUTS = {...}`:
+    string values become the workflow's input defaults; computed ones are named in the notes."""
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)):
+            continue
+        if not any(isinstance(t, ast.Name) and t.id in ("inputs", "INPUTS") for t in node.targets):
+            continue
+        for key, value in zip(node.value.keys, node.value.values, strict=True):
+            if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+                continue
+            if isinstance(value, ast.Constant) and isinstance(value.value, str | int | float):
+                found.inputs.setdefault(key.value, str(value.value))
+            else:
+                found.notes.append(
+                    f"{path}:{value.lineno}: input '{key.value}' is computed in Python "
+                    f"({ast.unparse(value)[:60]}): the workflow asks for it"
+                )
 
 
 def _decorated(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> bool:

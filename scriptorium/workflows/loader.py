@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..agents import AgentCatalog, OutputContext, OutputRegistry
+from ..agents.loader import output_errors
 from ..errors import ConfigError, plain_message
 from ..specfile import Located, SpecError, SpecErrors, load_yaml, spec_errors
 from ..tools import ToolRegistry
@@ -214,6 +215,10 @@ class _Checker:
                 )
             else:
                 self._tool_args(at, step.tool, step.args)
+        if step.output is not None:
+            line, column = self.located.position((*at, "output"))
+            field = ".".join(str(p) for p in (*at, "output"))
+            self.problems += output_errors(step.output, self.outputs, self.located.file, line, column, field)
         for name in step.needs:
             if name not in self.spec.steps:
                 self.error((*at, "needs"), f"needs an unknown step '{name}'")
@@ -305,7 +310,7 @@ class _Checker:
         """The JSON schema of a step's output where it is known before the run."""
         model: type[BaseModel] | None = None
         if step.agent is not None and step.agent in self.catalog.agents:
-            output = self.catalog.get(step.agent).output
+            output = step.output if step.output is not None else self.catalog.get(step.agent).output
             if isinstance(output, dict):
                 return output
             if isinstance(output, str) and output in self.outputs:

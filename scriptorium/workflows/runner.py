@@ -288,6 +288,8 @@ class WorkflowRunner:
     async def _agent(self, step: StepSpec, context: Mapping[str, Any]) -> _Leaf:
         assert step.agent is not None and step.prompt is not None
         spec = self.catalog.get(step.agent)
+        if step.output is not None:
+            spec = spec.model_copy(update={"output": step.output})
         prompt = str(evaluate(step.prompt, context))
         keys = _string_list("citations", step.citations, context)
         choices = _string_list("choices", step.choices, context)

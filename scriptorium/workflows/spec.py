@@ -94,6 +94,9 @@ class StepSpec(BaseModel):
     expected_output: str | None = None
     """A template: what a good answer looks like. The CrewAI engine gives it as the task's own
     `expected_output`; the AutoGen engine adds it to the task."""
+    output: str | dict[str, Any] | None = None
+    """This step's output model instead of its agent's: a registered model's name or a JSON schema
+    (CrewAI's per-task `output_pydantic`)."""
     # tool
     tool: str | None = None
     args: dict[str, Any] = Field(default_factory=dict)
@@ -150,9 +153,11 @@ class StepSpec(BaseModel):
             or self.variables
             or self.avoid
             or self.expected_output
+            or self.output is not None
         ):
             raise ValueError(
-                "prompt, citations, choices, avoid, variables and expected_output belong to agent steps"
+                "prompt, citations, choices, avoid, variables, expected_output and output belong to "
+                "agent steps"
             )
         if kind != "tool" and self.args:
             raise ValueError("args belong to tool steps")

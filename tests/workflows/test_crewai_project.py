@@ -3,9 +3,13 @@ translated, and the errors of a broken project. Running an imported project is i
 
 from __future__ import annotations
 
-import runpy
+import importlib
+import os
 import shutil
+import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -15,10 +19,11 @@ from scriptorium.errors import ConfigError
 from scriptorium.specfile import SpecErrors
 from scriptorium.tools import default_registry
 from scriptorium.workflows import LIBRARY_DIR, load_workflow
-from scriptorium.workflows.crewai_export import export_crewai
-from scriptorium.workflows.crewai_project import import_crewai
+from scriptorium.workflows.crewai_export import CrewTarget, export_crewai
+from scriptorium.workflows.crewai_project import Translation, import_crewai
 
 CREW = Path(__file__).parents[1] / "data" / "crewai_project"
+NOTES = Path(__file__).parents[1] / "data" / "crewai_roundtrip"
 
 
 def catalog(project: Path | None = None) -> AgentCatalog:
@@ -96,24 +101,80 @@ def test_a_folder_without_crewai_config_is_refused(tmp_path: Path) -> None:
         import_crewai(tmp_path, tmp_path / "out")
 
 
-def test_export_of_the_paper_workflow_lists_what_crewai_cannot_express(
+def export(loaded: object, agents: AgentCatalog, dest: Path, **given: object) -> Translation:
+    target = CrewTarget("http://127.0.0.1:9/v1", "served-model", None)
+    return export_crewai(loaded, agents, default_outputs(), dest, target=target, **given)  # type: ignore[arg-type]
+
+
+def build_exported_crew(dest: Path, package: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The exported @CrewBase class's crew, as `crewai run` would build it (no model is asked)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "not-used")
+    monkeypatch.syspath_prepend(str(dest / "src"))
+    for name in ("CREWAI_DISABLE_TELEMETRY", "CREWAI_DISABLE_TRACKING", "OTEL_SDK_DISABLED"):
+        monkeypatch.setenv(name, "true")  # crew.py sets these for its own process: undone after the test
+    for name in ("CREWAI_TRACING_ENABLED", "CREWAI_DISABLE_VERSION_CHECK"):
+        monkeypatch.setenv(name, os.environ.get(name, "true" if "DISABLE" in name else "false"))
+    try:
+        crew_module = importlib.import_module(f"{package}.crew")
+        crew_class = next(v for k, v in vars(crew_module).items() if k.endswith("Crew") and k != "Crew")
+        return crew_class().crew()
+    finally:
+        for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+            del sys.modules[name]
+
+
+def test_export_writes_a_crewai_project_in_the_standard_layout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tools, outputs = default_registry(plugins=False), default_outputs()
     loaded = load_workflow(LIBRARY_DIR / "paper.yaml", catalog=catalog(), tools=tools, outputs=outputs)
-    translation = export_crewai(loaded, catalog(), tmp_path / "crew")
-    agents = yaml.safe_load((tmp_path / "crew" / "config" / "agents.yaml").read_text())
-    tasks = yaml.safe_load((tmp_path / "crew" / "config" / "tasks.yaml").read_text())
+    translation = export(loaded, catalog(), tmp_path / "crew", inputs={"topic": "tide pools"})
+    root = tmp_path / "crew"
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    assert pyproject["tool"]["crewai"]["type"] == "crew"
+    assert pyproject["project"]["scripts"]["run_crew"] == "paper.main:run"  # what `crewai run` calls
+    config = root / "src" / "paper" / "config"
+    agents = yaml.safe_load((config / "agents.yaml").read_text())
+    tasks = yaml.safe_load((config / "tasks.yaml").read_text())
     assert set(agents) == {"titler", "restater"}
-    assert {t["agent"] for t in tasks.values()} <= set(agents)
-    assert "{topic}" in tasks["title"]["description"] and "{{" not in tasks["title"]["description"]
+    for name, task in tasks.items():
+        assert task["agent"] in agents
+        for mark in ("{{", "{%", "<", "[<"):  # no template left as literal text
+            assert mark not in task["description"], (name, task["description"])
+    assert "{topic}" in tasks["title"]["description"]
     notes = "\n".join(translation.notes)
     for tool_step in ("survey", "review", "assemble"):
         assert f"step '{tool_step}' is a tool step" in notes
-    # The written crew.py builds a CrewAI crew from those files (not run: that needs a model).
-    monkeypatch.setenv("OPENAI_API_KEY", "not-used")
-    crew = runpy.run_path(str(tmp_path / "crew" / "crew.py"))["build_crew"]()
+    assert "inputs of the crew" in notes  # a map's item became a CrewAI input, named in the notes
+    crew = build_exported_crew(root, "paper", monkeypatch)
     assert [task.name for task in crew.tasks] == list(tasks)
+    by_name = {task.name: task for task in crew.tasks}
+    for name, task in tasks.items():  # every task sees what its step read, and nothing more
+        wired = by_name[name].context
+        expected = task.get("context")
+        assert ([t.name for t in wired] if isinstance(wired, list) else None) == expected, name
+    title = by_name["title"]
+    assert title.output_pydantic is not None and set(title.output_pydantic.model_fields) == {"title"}
+    main = (root / "src" / "paper" / "main.py").read_text()
+    assert '"topic": "tide pools"' in main
+
+
+def test_export_then_import_then_export_writes_the_same_files(tmp_path: Path) -> None:
+    """A workflow with a step-level output schema, a library agent's registered output, a context
+    and an input default: exported, imported into a fresh project, exported again, byte for byte."""
+    shutil.copytree(NOTES, tmp_path / "first")
+    first = export(load(tmp_path / "first", "notes"), catalog(tmp_path / "first"), tmp_path / "out1")
+    translation = import_crewai(tmp_path / "out1", tmp_path / "second")
+    assert translation.files[1].name == "notes.yaml"  # the name pyproject.toml gives
+    workflow = yaml.safe_load(translation.files[1].read_text())
+    assert workflow["inputs"]["topic"]["default"] == "tide pools"  # main.py's INPUTS
+    assert workflow["steps"]["summary"]["output"]["required"] == ["title", "summary"]  # models.py
+    assert workflow["steps"]["plan"]["agent"] == "planner"  # the library's own, not a renamed copy
+    second = export(load(tmp_path / "second", "notes"), catalog(tmp_path / "second"), tmp_path / "out2")
+    names = [p.relative_to(tmp_path / "out1") for p in first.files]
+    assert names == [p.relative_to(tmp_path / "out2") for p in second.files]
+    for name in names:
+        assert (tmp_path / "out1" / name).read_text() == (tmp_path / "out2" / name).read_text(), name
 
 
 def test_import_then_export_keeps_the_tasks(tmp_path: Path) -> None:
@@ -123,8 +184,8 @@ def test_import_then_export_keeps_the_tasks(tmp_path: Path) -> None:
     loaded = load_workflow(
         tmp_path / "workflows" / "research.yaml", catalog=project, tools=tools, outputs=outputs
     )
-    export_crewai(loaded, project, tmp_path / "back")
-    tasks = yaml.safe_load((tmp_path / "back" / "config" / "tasks.yaml").read_text())
+    export(loaded, project, tmp_path / "back")
+    tasks = yaml.safe_load((tmp_path / "back" / "src" / "research" / "config" / "tasks.yaml").read_text())
     assert list(tasks) == ["research_task", "reporting_task"]
     assert tasks["reporting_task"]["context"] == ["research_task"]
     assert "{topic}" in tasks["research_task"]["description"]
@@ -163,7 +224,9 @@ def test_a_crew_in_the_standard_layout_imports_unchanged_with_what_crew_py_says(
     notes = "\n".join(translation.notes)
     assert "tool 'ScrapeWebsiteTool' has no registry equivalent" in notes
     assert "tool 'CompanyDirectoryTool' has no registry equivalent" in notes
-    assert "output_pydantic (a Python class) JobPosting is not translated" in notes
+    assert review["output"]["title"] == "JobPosting"  # output_pydantic=JobPosting, read from crew.py
+    assert review["output"]["required"] == ["title", "summary"]
+    assert workflow["inputs"]["company_domain"]["default"] == "example.com"  # main.py's inputs
     assert "allow_delegation is not translated" in notes and "crew.py:" in notes
     load(tmp_path, "jobs")  # validates
 
@@ -211,7 +274,7 @@ def test_expected_output_stays_its_own_field_through_import_and_export(tmp_path:
     assert draft["expected_output"].startswith("A job posting in Markdown")
     assert "Expected output" not in draft["prompt"]
     loaded = load(tmp_path, "jobs")
-    export_crewai(loaded, catalog(tmp_path), tmp_path / "crew")  # type: ignore[arg-type]
-    tasks = yaml.safe_load((tmp_path / "crew" / "config" / "tasks.yaml").read_text())
+    export(loaded, catalog(tmp_path), tmp_path / "crew")
+    tasks = yaml.safe_load((tmp_path / "crew" / "src" / "jobs" / "config" / "tasks.yaml").read_text())
     assert tasks["draft_job_posting_task"]["expected_output"].startswith("A job posting in Markdown")
     assert "Expected output" not in tasks["draft_job_posting_task"]["description"]
