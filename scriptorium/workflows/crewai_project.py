@@ -48,6 +48,7 @@ _TOOL_EQUIVALENTS = {
     "duckduckgosearchtool": "web_search",
     "duckduckgo_search": "web_search",
     "websearchtool": "web_search",
+    "web_search_tool": "web_search",
     "web_search": "web_search",
     "filewritertool": "write_file",
     "file_writer_tool": "write_file",

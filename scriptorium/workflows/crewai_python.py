@@ -11,6 +11,7 @@ task's agent and context, and what it cannot carry over, by name.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +55,8 @@ class CrewPython:
 
 
 def read_crew_python(folder: Path) -> CrewPython:
-    """Every `@CrewBase` class in the Python files of `folder` (a CrewAI project, any depth)."""
+    """Every `@CrewBase` class, or script building Agents and Tasks from the config tables, in the
+    Python files of `folder` (a CrewAI project, any depth)."""
     found = CrewPython()
     skipped = {".venv", "venv", "tests", "build", "dist"}
     for path in sorted(p for p in folder.rglob("*.py") if not skipped & set(p.relative_to(folder).parts)):
@@ -64,66 +66,139 @@ def read_crew_python(folder: Path) -> CrewPython:
             found.notes.append(f"{path}: not read ({exc.__class__.__name__}): its Python is not translated")
             continue
         found.model_files.append(path)
+        found.model_files += [f for f in _imported_files(path, tree) if f not in found.model_files]
         _read_inputs(path, tree, found)
         classes = [c for c in ast.walk(tree) if isinstance(c, ast.ClassDef) and _decorated(c, "CrewBase")]
-        if classes:
-            found.files.append(path)
         for crew_class in classes:
             _read_class(path, crew_class, found)
+        if classes or _read_script(path, tree, found):
+            found.files.append(path)
     return found
 
 
 def _read_class(path: Path, crew_class: ast.ClassDef, found: CrewPython) -> None:
+    """`@agent`/`@task`/`@crew` methods; `self.x()` names the agent or task of method `x`."""
     methods = [m for m in crew_class.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)]
-    agent_keys: dict[str, str] = {}  # method name -> agents.yaml key
-    task_keys: dict[str, str] = {}
+    agents: dict[str, tuple[str, ast.Call | None]] = {}  # method name -> (agents.yaml key, its call)
+    tasks: dict[str, tuple[str, ast.Call | None]] = {}
     for method in methods:
         call = _returned_call(method)
         if _decorated(method, "agent"):
-            key = _config_key(call, "agents_config") or method.name
-            agent_keys[method.name] = key
-            if call is not None:
-                tools = _names(_keyword(call, "tools"))
-                if tools:
-                    found.agent_tools.setdefault(key, []).extend(tools)
-                for word in _DROPPED_AGENT_KEYWORDS:
-                    if _keyword(call, word) is not None:
-                        found.notes.append(f"{path}:{call.lineno}: agent '{key}': {word} is not translated")
+            agents[method.name] = (_config_key(call, "agents_config") or method.name, call)
         elif _decorated(method, "task"):
-            task_keys[method.name] = _config_key(call, "tasks_config") or method.name
-    for method in methods:
-        call = _returned_call(method)
-        if _decorated(method, "task") and call is not None:
-            key = task_keys[method.name]
-            found.task_order.append(key)
-            agent = _self_call(_keyword(call, "agent"))
-            if agent is not None:
-                found.task_agent[key] = agent_keys.get(agent, agent)
-            context = _keyword(call, "context")
-            if isinstance(context, ast.List):
-                found.task_context[key] = [
-                    task_keys.get(name, name) for e in context.elts if (name := _self_call(e)) is not None
-                ]
-            tools = _names(_keyword(call, "tools"))
-            if tools:
-                found.task_tools[key] = tools
-            for word in _OUTPUT_KEYWORDS:
-                model = _name(value) if (value := _keyword(call, word)) is not None else None
-                if model:
-                    found.task_output[key] = (model, f"{path}:{call.lineno}")
-            for word, label in _DROPPED_TASK_KEYWORDS.items():
-                value = _keyword(call, word)
-                if value is not None and not (
-                    isinstance(value, ast.Constant) and value.value in (False, None)
-                ):
-                    named = f" {_name(value)}" if _name(value) else ""
-                    found.notes.append(
-                        f"{path}:{call.lineno}: task '{key}': {label}{named} is not translated"
-                    )
+            tasks[method.name] = (_config_key(call, "tasks_config") or method.name, call)
         elif _decorated(method, "crew") and call is not None:
-            process = _keyword(call, "process")
-            if isinstance(process, ast.Attribute):
-                found.process = process.attr
+            _read_crew(call, found)
+    _read_parts(path, agents, tasks, _self_call, found)
+
+
+def _read_script(path: Path, tree: ast.Module, found: CrewPython) -> bool:
+    """A script without @CrewBase: `writer = Agent(config=agents_config["writer"])`, `t1 =
+    Task(description=tasks_config["t1"]["description"], agent=writer, context=[t0])`."""
+    agents: dict[str, tuple[str, ast.Call | None]] = {}  # variable -> (key, its call)
+    tasks: dict[str, tuple[str, ast.Call | None]] = {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)):
+            continue
+        kind = _name(node.value.func)
+        for target in node.targets:
+            if isinstance(target, ast.Name) and kind == "Agent":
+                agents[target.id] = (_table_key(node.value, "agents_config") or target.id, node.value)
+            elif isinstance(target, ast.Name) and kind == "Task":
+                key = _table_key(node.value, "tasks_config")
+                if key is not None:
+                    tasks[target.id] = (key, node.value)
+            elif kind == "Crew":
+                _read_crew(node.value, found)
+    if not tasks:
+        return False
+    _read_parts(path, agents, tasks, lambda n: n.id if isinstance(n, ast.Name) else None, found)
+    return True
+
+
+def _read_crew(call: ast.Call, found: CrewPython) -> None:
+    process = _keyword(call, "process")
+    if isinstance(process, ast.Attribute):
+        found.process = process.attr
+
+
+def _read_parts(
+    path: Path,
+    agents: dict[str, tuple[str, ast.Call | None]],
+    tasks: dict[str, tuple[str, ast.Call | None]],
+    reference: Callable[[ast.expr | None], str | None],
+    found: CrewPython,
+) -> None:
+    """What the agents' and tasks' calls say, `reference` turning `self.x()` or `x` into a name."""
+    for key, call in agents.values():
+        if call is None:
+            continue
+        tools = _names(_keyword(call, "tools"))
+        if tools:
+            found.agent_tools.setdefault(key, []).extend(tools)
+        for word in _DROPPED_AGENT_KEYWORDS:
+            value = _keyword(call, word)
+            if value is not None and not (isinstance(value, ast.Constant) and value.value in (False, None)):
+                found.notes.append(f"{path}:{call.lineno}: agent '{key}': {word} is not translated")
+    for key, call in tasks.values():
+        found.task_order.append(key)
+        if call is None:
+            continue
+        agent = reference(_keyword(call, "agent"))
+        if agent is not None:
+            found.task_agent[key] = agents[agent][0] if agent in agents else agent
+        context = _keyword(call, "context")
+        if isinstance(context, ast.List):
+            names = [name for e in context.elts if (name := reference(e)) is not None]
+            found.task_context[key] = [tasks[n][0] if n in tasks else n for n in names]
+        tools = _names(_keyword(call, "tools"))
+        if tools:
+            found.task_tools[key] = tools
+        for word in _OUTPUT_KEYWORDS:
+            model = _name(value) if (value := _keyword(call, word)) is not None else None
+            if model:
+                found.task_output[key] = (model, f"{path}:{call.lineno}")
+        for word, label in _DROPPED_TASK_KEYWORDS.items():
+            value = _keyword(call, word)
+            if value is not None and not (isinstance(value, ast.Constant) and value.value in (False, None)):
+                named = f" {_name(value)}" if _name(value) else ""
+                found.notes.append(f"{path}:{call.lineno}: task '{key}': {label}{named} is not translated")
+
+
+def _table_key(call: ast.Call, table: str) -> str | None:
+    """ "x" from `config=tasks_config["x"]` or `description=tasks_config["x"]["description"]`."""
+    for node in ast.walk(call):
+        if (
+            isinstance(node, ast.Subscript)
+            and _name(node.value) == table
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)
+        ):
+            return node.slice.value
+    return None
+
+
+def _imported_files(path: Path, tree: ast.Module) -> list[Path]:
+    """The project's own modules `path` imports from (a flow's crews import their output models
+    from the flow's package: `from lead_score_flow.types import CandidateScore`), found beside it or
+    in a folder above, never run."""
+    found: list[Path] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom) or not node.module:
+            continue  # `from . import x` names modules, not classes
+        parts = node.module.split(".")
+        if node.level:
+            bases = [path.parents[node.level - 1]] if node.level <= len(path.parents) else []
+        else:
+            bases = list(path.parents)[:8]
+        for base in bases:
+            module = base.joinpath(*parts)
+            candidates = [module.with_suffix(".py"), module / "__init__.py"]
+            hit = next((c for c in candidates if c.is_file()), None)
+            if hit is not None:
+                found.append(hit)
+                break
+    return found
 
 
 def _read_inputs(path: Path, tree: ast.Module, found: CrewPython) -> None:

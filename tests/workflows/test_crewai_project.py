@@ -278,3 +278,37 @@ def test_expected_output_stays_its_own_field_through_import_and_export(tmp_path:
     tasks = yaml.safe_load((tmp_path / "crew" / "src" / "jobs" / "config" / "tasks.yaml").read_text())
     assert tasks["draft_job_posting_task"]["expected_output"].startswith("A job posting in Markdown")
     assert "Expected output" not in tasks["draft_job_posting_task"]["description"]
+
+
+def test_a_crew_built_in_a_plain_script_imports_with_its_agents_context_and_what_is_dropped(
+    tmp_path: Path,
+) -> None:
+    """No @CrewBase: `Agent(config=agents_config[...])` and `Task(description=tasks_config[...])`
+    assigned to variables, as in several official examples; `{{discussion}}` becomes an input."""
+    translation = import_crewai(LAYOUT.parent / "script_crew", tmp_path, name="screenplay")
+    workflow = yaml.safe_load(translation.files[1].read_text())
+    steps = workflow["steps"]
+    agents = [steps[t]["agent"] for t in ("task0", "task1", "task2")]
+    assert agents == ["spamfilter", "screenplay_writer", "screenplay_writer"]  # `writer` is the library's
+    assert "{{ inputs.discussion }}" in steps["task0"]["prompt"]
+    assert "{{ steps.task1.output }}" in steps["task2"]["prompt"]  # context=[task1]: only that one
+    assert "steps.task0" not in steps["task2"]["prompt"]
+    notes = "\n".join(translation.notes)
+    assert "screenplay.py:" in notes and "task 'task2': human_input" in notes
+    assert "process 'hierarchical' runs as a sequential workflow" in notes
+    assert "allow_delegation" not in notes  # False is CrewAI's default: nothing is lost
+    load(tmp_path, "screenplay")
+
+
+def test_a_flow_crew_gets_its_output_model_from_the_flow_package(tmp_path: Path) -> None:
+    crew = LAYOUT.parent / "poem_flow" / "src" / "poem_flow" / "crews" / "poem_crew"
+    translation = import_crewai(crew, tmp_path, name="poems")
+    step = yaml.safe_load(translation.files[1].read_text())["steps"]["write_poem"]
+    schema = step["output"]
+    assert schema["title"] == "Poem" and schema["description"] == "A short poem and its mood."
+    assert schema["required"] == ["title", "lines", "mood"]
+    assert schema["properties"]["mood"] == {"enum": ["calm", "joyful", "sad"]}
+    assert schema["properties"]["lines"]["minItems"] == 2
+    assert schema["$defs"]["Line"]["properties"]["text"]["maxLength"] == 120
+    loaded = load(tmp_path, "poems")
+    assert loaded.spec.steps["write_poem"].output == schema  # type: ignore[attr-defined]
