@@ -369,6 +369,12 @@ def _steps(
                 "tool": "write_file",
                 "args": {"path": f"outputs/{target.as_posix()}", "content": f"{{{{ steps.{sid}.output }}}}"},
             }
+        if not expected:
+            out.notes.append(f"{where}: no expected_output (CrewAI requires one; none is given here)")
+        if raw.get("async_execution"):
+            out.notes.append(
+                f"{where}: async_execution: every step here starts as soon as the steps it reads are done"
+            )
         dropped = sorted(f for f in raw if f not in _TASK_KEPT)
         if dropped:
             out.notes.append(f"{where}: not translated: {', '.join(dropped)}")

@@ -23,6 +23,7 @@ _DROPPED_TASK_KEYWORDS = {
     "guardrail": "guardrail",
     "human_input": "human_input (use a `review` step)",
     "converter_cls": "converter_cls",
+    "async_execution": "async_execution (steps here start when what they read is done)",
 }
 _DROPPED_AGENT_KEYWORDS = (
     "llm",
