@@ -17,14 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .agents import AgentCatalog, OutputRegistry, default_outputs
 from .config import Settings, find_config_file, load_settings
 from .events import Event, EventSink
-from .memory import MemoryStore, open_store
+from .memory import LocalEmbedder, MemoryStore, open_store
 from .memory.store import IngestReport
 from .serving.client import Endpoint, ModelClient
 from .serving.endpoint import resolve_endpoint
@@ -55,12 +55,19 @@ class Project:
         *,
         model: ModelDouble | None = None,
         endpoint: Endpoint | None = None,
+        catalog: AgentCatalog | None = None,
+        embedder: LocalEmbedder | None = None,
     ) -> None:
+        """`catalog`: the agents as already loaded elsewhere (a Ray worker gets them from the
+        driver, having no project folder); `embedder`: one to share across this process's stores."""
         self.settings = settings
         self.tools: ToolRegistry = default_registry()
         self.outputs: OutputRegistry = default_outputs()
-        self.catalog = AgentCatalog.load(self.tools, self.outputs, [settings.project_dir / "agents"])
-        self.catalog = self.catalog.with_models(settings.finetune.agents)
+        if catalog is None:
+            catalog = AgentCatalog.load(self.tools, self.outputs, [settings.project_dir / "agents"])
+            catalog = catalog.with_models(settings.finetune.agents)
+        self.catalog = catalog
+        self.embedder = embedder
         self.model = model
         self.ledger = UsageLedger()
         """Tokens and latency of every client this project made, by caller."""
@@ -115,7 +122,7 @@ class Project:
     @asynccontextmanager
     async def memory(self, corpus: Sequence[Path] | None = None) -> AsyncIterator[MemoryStore]:
         """The project's memory store, open for the block, with `corpus` ingested first."""
-        store = open_store(self.settings)
+        store = open_store(self.settings, self.embedder)
         try:
             if corpus:
                 report = await asyncio.to_thread(store.ingest, list(corpus))
@@ -127,7 +134,7 @@ class Project:
 
     def ingest(self, paths: Sequence[Path]) -> IngestReport:
         """Add files and folders to the project's memory."""
-        store = open_store(self.settings)
+        store = open_store(self.settings, self.embedder)
         try:
             report = store.ingest(list(paths))
         finally:
@@ -155,16 +162,19 @@ class Project:
         sinks: Sequence[EventSink] = (),
         review: Sequence[str] = (),
         reviewer: Reviewer | None = None,
+        memory: bool = True,
+        on_checkpoint: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> RunOutcome:
         """Run `workflow` with `inputs` in `run_dir` (default: a new folder under `runs/`); with
         `resume`, continue the run in `run_dir` without repeating any finished step. `review` opens
         optional review gates ("all" for every one); `reviewer` answers them as they come, and
         without one the run parks at a gate (status "waiting": answer with `answer_gate`, then
-        resume)."""
+        resume). `memory=False` runs without the project's memory (its tools then fail clearly);
+        `on_checkpoint` hears of each step recorded (path, row)."""
         loaded = workflow if isinstance(workflow, LoadedWorkflow) else self.workflow(workflow)
         if run_dir is None:
             run_dir = new_run_dir(self.settings.project_dir / "runs", loaded.spec.name)
-        async with self._parts(corpus, sinks) as (store, client, all_sinks):
+        async with self._parts(corpus, sinks, memory=memory) as (store, client, all_sinks):
             return await run_workflow(
                 loaded,
                 run_dir,
@@ -180,6 +190,7 @@ class Project:
                 engine=engine,
                 review=review,
                 reviewer=reviewer,
+                on_checkpoint=on_checkpoint,
             )
 
     async def batch(
@@ -253,11 +264,13 @@ class Project:
 
     @asynccontextmanager
     async def _parts(
-        self, corpus: Sequence[Path] | None, sinks: Sequence[EventSink]
-    ) -> AsyncIterator[tuple[MemoryStore, ModelClient, list[EventSink]]]:
-        """What a run or a batch holds open: memory (`corpus` ingested), a client, and the sinks
-        given plus the telemetry exporter when one is configured."""
-        async with self.memory(corpus) as store, self.client() as client:
+        self, corpus: Sequence[Path] | None, sinks: Sequence[EventSink], *, memory: bool = True
+    ) -> AsyncIterator[tuple[MemoryStore | None, ModelClient, list[EventSink]]]:
+        """What a run or a batch holds open: memory (`corpus` ingested; none with `memory=False`),
+        a client, and the sinks given plus the telemetry exporter when one is configured."""
+        async with AsyncExitStack() as stack:
+            store = await stack.enter_async_context(self.memory(corpus)) if memory else None
+            client = await stack.enter_async_context(self.client())
             with self.telemetry() as exporters:
                 yield store, client, [*sinks, *exporters]
 

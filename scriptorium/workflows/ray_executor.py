@@ -28,19 +28,17 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from ..agents import AgentCatalog, AgentSpec, LoadedAgent, default_outputs
-from ..config import ClientSettings
+from ..agents import AgentCatalog, AgentSpec, LoadedAgent
+from ..config import ClientSettings, MemorySettings, Settings
 from ..errors import ConfigError, ScriptoriumError
 from ..events import Event, EventAdapter, EventSink, TraceWriter
 from ..fileio import write_atomic
-from ..memory import LocalEmbedder, MemoryStore
-from ..serving import ModelClient
+from ..memory import LocalEmbedder
 from ..serving.client import Endpoint
-from ..tools import default_registry
 from .batch import BatchJob, BatchTask
 from .checkpoint import Checkpoint
 from .loader import LoadedWorkflow
-from .session import prepare_run, run_workflow
+from .session import prepare_run
 from .spec import WorkflowSpec
 
 __all__ = ["RayExecutor", "RayUnavailable"]
@@ -323,6 +321,10 @@ def _run_on_worker(payload: dict[str, Any]) -> dict[str, bytes]:
 
 
 async def _run_task(payload: Mapping[str, Any]) -> dict[str, bytes]:
+    """The task on this worker, through a `Project` built from the payload: no project folder
+    here, so the driver's agents come with it; the key from the worker's environment."""
+    from ..project import Project
+
     global _embedder
     relay, task_id = payload["relay"], payload["task_id"]
     relay.tell.remote(task_id, "started", os.getpid())
@@ -333,7 +335,6 @@ async def _run_task(payload: Mapping[str, Any]) -> dict[str, bytes]:
             for name, a in payload["agents"].items()
         }
     )
-    tools, outputs = default_registry(), default_outputs()
     given = payload["endpoint"]
     endpoint = Endpoint(
         given["urls"][0],
@@ -356,33 +357,26 @@ async def _run_task(payload: Mapping[str, Any]) -> dict[str, bytes]:
         restored = Checkpoint(run_dir / "checkpoint.sqlite")
         restored.restore(payload["meta"], payload["steps"])
         restored.close()
-        memory: MemoryStore | None = None
-        if payload["memory"] is not None:
+        shared = payload["memory"]
+        if shared is not None:
             _embedder = _embedder or LocalEmbedder()
-            memory = MemoryStore(
-                Path(scratch) / "memory",
-                payload["memory"]["collection"],
-                embedder=_embedder,
-                url=payload["memory"]["url"],
-            )
-        try:
-            async with ModelClient(endpoint, ClientSettings.model_validate(payload["client"])) as client:
-                await run_workflow(
-                    loaded,
-                    run_dir,
-                    client=client,
-                    catalog=catalog,
-                    tools=tools,
-                    outputs=outputs,
-                    memory=memory,
-                    resume=True,
-                    sinks=[Relayed()],
-                    engine=payload["engine"],
-                    on_checkpoint=recorded,
-                )
-        finally:
-            if memory is not None:
-                memory.close()
+        settings = Settings(
+            project_dir=Path(scratch),
+            client=ClientSettings.model_validate(payload["client"]),
+            memory=MemorySettings(url=shared["url"], collection=shared["collection"])
+            if shared
+            else MemorySettings(),
+        )
+        project = Project(settings, endpoint=endpoint, catalog=catalog, embedder=_embedder)
+        await project.run(
+            loaded,
+            run_dir=run_dir,
+            resume=True,
+            sinks=[Relayed()],
+            engine=payload["engine"],
+            memory=shared is not None,
+            on_checkpoint=recorded,
+        )
         files = {
             str(path.relative_to(run_dir)): path.read_bytes()
             for path in run_dir.rglob("*")
