@@ -85,9 +85,9 @@ def _read_class(path: Path, crew_class: ast.ClassDef, found: CrewPython) -> None
     for method in methods:
         call = _returned_call(method)
         if _decorated(method, "agent"):
-            agents[method.name] = (_config_key(call, "agents_config") or method.name, call)
+            agents[method.name] = (_table_key(call, "agents_config") or method.name, call)
         elif _decorated(method, "task"):
-            tasks[method.name] = (_config_key(call, "tasks_config") or method.name, call)
+            tasks[method.name] = (_table_key(call, "tasks_config") or method.name, call)
         elif _decorated(method, "crew") and call is not None:
             _read_crew(call, found)
     _read_parts(path, agents, tasks, _self_call, found)
@@ -166,9 +166,9 @@ def _read_parts(
                 found.notes.append(f"{path}:{call.lineno}: task '{key}': {label}{named} is not translated")
 
 
-def _table_key(call: ast.Call, table: str) -> str | None:
-    """ "x" from `config=tasks_config["x"]` or `description=tasks_config["x"]["description"]`."""
-    for node in ast.walk(call):
+def _table_key(call: ast.Call | None, table: str) -> str | None:
+    """ "x" from `config=self.tasks_config["x"]` or `description=tasks_config["x"]["description"]`."""
+    for node in ast.walk(call) if call is not None else ():
         if (
             isinstance(node, ast.Subscript)
             and _name(node.value) == table
@@ -237,19 +237,6 @@ def _keyword(call: ast.Call | None, name: str) -> ast.expr | None:
     if call is None:
         return None
     return next((k.value for k in call.keywords if k.arg == name), None)
-
-
-def _config_key(call: ast.Call | None, table: str) -> str | None:
-    """ "x" from `config=self.tasks_config["x"]`."""
-    value = _keyword(call, "config")
-    if (
-        isinstance(value, ast.Subscript)
-        and _name(value.value) == table
-        and isinstance(value.slice, ast.Constant)
-        and isinstance(value.slice.value, str)
-    ):
-        return value.slice.value
-    return None
 
 
 def _self_call(node: ast.expr | None) -> str | None:
