@@ -81,11 +81,40 @@ def load_workflow(
     try:
         spec = WorkflowSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecErrors(spec_errors(exc, located, WorkflowSpec)) from exc
+        problems = spec_errors(exc, located, WorkflowSpec)
+        # The rest is still checked, so one pass lists every problem: without the steps and inputs
+        # whose shape is wrong (what names them is not reported again as unknown).
+        partial, dropped = _without_broken_parts(data, exc)
+        if partial is not None:
+            deeper = _Checker(partial, located, catalog, tools, outputs).check()
+            problems += [p for p in deeper if not any(f"'{name}'" in str(p) for name in dropped)]
+        problems.sort(key=lambda p: (p.line or 0, p.column or 0))
+        raise SpecErrors(problems) from exc
     problems = _Checker(spec, located, catalog, tools, outputs).check()
     if problems:
         raise SpecErrors(problems)
     return LoadedWorkflow(spec, path)
+
+
+def _without_broken_parts(data: dict[str, Any], exc: ValidationError) -> tuple[WorkflowSpec | None, set[str]]:
+    """The workflow less the steps, inputs and fields its shape errors are in (None when what is
+    left is no workflow either), and the names of the steps and inputs left out."""
+    trimmed = {
+        key: dict(value) if key in ("steps", "inputs") and isinstance(value, dict) else value
+        for key, value in data.items()
+    }
+    dropped: set[str] = set()
+    for error in exc.errors():
+        loc = error["loc"]
+        if loc and loc[0] in ("steps", "inputs") and len(loc) > 1 and isinstance(trimmed.get(loc[0]), dict):
+            trimmed[str(loc[0])].pop(str(loc[1]), None)
+            dropped.add(str(loc[1]))
+        elif loc and loc[0] not in ("steps", "name"):
+            trimmed.pop(str(loc[0]), None)
+    try:
+        return WorkflowSpec.model_validate(trimmed), dropped
+    except ValidationError:
+        return None, dropped
 
 
 def step_dependencies(step: StepSpec, known: Mapping[str, Any]) -> set[str]:

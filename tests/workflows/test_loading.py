@@ -116,6 +116,27 @@ def test_broken_workflows_name_file_line_and_field(
         assert hint in rendered
 
 
+def test_a_shape_error_does_not_hide_the_deeper_checks(parts: dict[str, object], tmp_path: Path) -> None:
+    """Every problem in one pass: a misspelt field in one step, an unknown agent in another, a bad
+    template in a third; a step reading the misspelt one is not also called unknown."""
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "steps:\n"
+        "  a:\n    agent: planner\n    promt: hi\n"
+        "  b:\n    agent: writr\n    prompt: 'from {{ steps.a.output }}'\n"
+        "  c:\n    agent: planner\n    prompt: '{{ inputs.nothing }}'\n"
+    )
+    with pytest.raises(SpecErrors) as caught:
+        load(path, parts)
+    lines = str(caught.value).splitlines()
+    assert any("field 'steps.a.promt': unknown field" in line for line in lines), lines
+    assert any("field 'steps.b.agent': unknown agent 'writr'" in line for line in lines), lines
+    assert any("steps.c.prompt" in line and "nothing" in line for line in lines), lines
+    assert not any("unknown step" in line and "'a'" in line for line in lines), lines
+    positions = [int(line.split(":")[1]) for line in lines if line.startswith(str(path))]
+    assert positions == sorted(positions)  # in the order of the file
+
+
 def test_find_by_name_project_first_then_library(tmp_path: Path) -> None:
     assert find_workflow("paper", tmp_path) == LIBRARY_DIR / "paper.yaml"
     (tmp_path / "workflows").mkdir()
