@@ -58,7 +58,12 @@ async def _edit_the_outline_in_the_tui(project: Project, tmp_path: Path, wait_s:
         reviewer=tui_reviewer(app, project.outputs),
     )
     async with app.run_test(size=(140, 40)) as pilot:
-        await _until(pilot, lambda: isinstance(app.screen, GateScreen), wait_s)
+        # The screen is pushed before its widgets are mounted: wait for the editor itself.
+        await _until(
+            pilot,
+            lambda: isinstance(app.screen, GateScreen) and bool(app.screen.query("#gate-editor")),
+            wait_s,
+        )
         gate = app.screen
         assert isinstance(gate, GateScreen) and gate.gate.path == "outline"
         editor = gate.query_one("#gate-editor", TextArea)
