@@ -47,6 +47,7 @@ from scriptorium import Project
 from scriptorium.events import StepFinished, ToolCall, read_trace
 from scriptorium.workflows.batch import BatchTask
 from scriptorium.workflows.checkpoint import Checkpoint
+from scriptorium.workflows.run_folder import read_run_summary
 
 RESULTS = Path(__file__).parent / "results" / "faults.json"
 console = Console()
@@ -181,8 +182,8 @@ def r2_server_killed(work: Path, tasks: int) -> dict[str, Any]:
     os.killpg(os.getpgid(state.pid), signal.SIGKILL)
     batch.communicate(timeout=900)
     batch_dir = next((folder / "batches").iterdir())
-    summaries = [json.loads(p.read_text()) for p in sorted((batch_dir / "tasks").glob("*/summary.json"))]
-    errors = [s.get("error") or "" for s in summaries if s["status"] != "succeeded"]
+    summaries = [read_run_summary(p.parent) for p in sorted((batch_dir / "tasks").glob("*/summary.json"))]
+    errors = [s.error or "" for s in summaries if s is not None and s.status != "succeeded"]
     restarted = time.perf_counter()
     serve = subprocess.run(_cli("serve", "--detach"), cwd=folder, capture_output=True, text=True)
     restart_s = time.perf_counter() - restarted
@@ -190,7 +191,8 @@ def r2_server_killed(work: Path, tasks: int) -> dict[str, Any]:
         _cli("batch", "--resume", str(batch_dir)), cwd=folder, capture_output=True, text=True
     )
     final = [
-        json.loads(p.read_text())["status"] for p in sorted((batch_dir / "tasks").glob("*/summary.json"))
+        s.status if (s := read_run_summary(p.parent)) else "none"
+        for p in sorted((batch_dir / "tasks").glob("*/summary.json"))
     ]
     return {
         "tasks": tasks,

@@ -33,7 +33,14 @@ from ..specfile import SpecError, SpecErrors, load_yaml, read_text
 from ..tools import ToolRegistry
 from .inputs import InputError, parse_cli_value, resolve_inputs
 from .loader import LoadedWorkflow
-from .run_folder import RunFolderError, RunSummary, read_run_summary
+from .run_folder import (
+    BatchRunSummary,
+    RunFolderError,
+    RunSummary,
+    TaskResult,
+    read_run_summary,
+    write_batch_run_summary,
+)
 from .session import run_workflow
 from .spec import WorkflowSpec
 
@@ -240,18 +247,16 @@ def _csv_rows(path: Path, spec: WorkflowSpec) -> list[tuple[int | None, Any]]:
 
 
 def write_batch_summary(batch_dir: Path, workflow: str, outcomes: list[TaskOutcome]) -> None:
-    write_json_atomic(
-        batch_dir / "summary.json",
-        {
-            "workflow": workflow,
-            "tasks": len(outcomes),
-            "succeeded": sum(o.status == "succeeded" for o in outcomes),
-            "failed": sum(o.status != "succeeded" for o in outcomes),
-            "prompt_tokens": sum(o.prompt_tokens for o in outcomes),
-            "completion_tokens": sum(o.completion_tokens for o in outcomes),
-            "results": [o.__dict__ for o in outcomes],
-        },
+    summary = BatchRunSummary(
+        workflow=workflow,
+        tasks=len(outcomes),
+        succeeded=sum(o.status == "succeeded" for o in outcomes),
+        failed=sum(o.status != "succeeded" for o in outcomes),
+        prompt_tokens=sum(o.prompt_tokens for o in outcomes),
+        completion_tokens=sum(o.completion_tokens for o in outcomes),
+        results=[TaskResult.model_validate(o.__dict__) for o in outcomes],
     )
+    write_batch_run_summary(batch_dir, summary)
 
 
 async def run_batch(

@@ -18,10 +18,14 @@ from ..fileio import read_versioned_json, write_json_atomic
 
 __all__ = [
     "RUN_FORMAT",
+    "BatchRunSummary",
     "RunFolderError",
     "RunSummary",
     "StepSummary",
+    "TaskResult",
+    "read_batch_run_summary",
     "read_run_summary",
+    "write_batch_run_summary",
     "write_run_summary",
 ]
 
@@ -72,3 +76,45 @@ def read_run_summary(run_dir: Path) -> RunSummary | None:
     if not path.is_file():
         return None
     return read_versioned_json(path, RunSummary, RUN_FORMAT, RunFolderError)
+
+
+class TaskResult(BaseModel):
+    """One task of a batch, as the batch's summary.json records it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    status: str
+    duration_s: float
+    prompt_tokens: int
+    completion_tokens: int
+    run_dir: str
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class BatchRunSummary(BaseModel):
+    """What a batch folder's summary.json says: every task's result and the totals."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    format: int = RUN_FORMAT
+    workflow: str
+    tasks: int
+    succeeded: int
+    failed: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    results: list[TaskResult] = Field(default_factory=list)
+
+
+def write_batch_run_summary(batch_dir: Path, summary: BatchRunSummary) -> None:
+    write_json_atomic(batch_dir / "summary.json", summary.model_dump(mode="json"))
+
+
+def read_batch_run_summary(batch_dir: Path) -> BatchRunSummary | None:
+    """The batch's summary; None before the batch has written one."""
+    path = batch_dir / "summary.json"
+    if not path.is_file():
+        return None
+    return read_versioned_json(path, BatchRunSummary, RUN_FORMAT, RunFolderError)

@@ -19,6 +19,7 @@ from scriptorium.serving import Endpoint, ModelClient
 from scriptorium.tools import default_registry
 from scriptorium.workflows import LIBRARY_DIR, load_workflow
 from scriptorium.workflows.batch import load_tasks, read_manifest, run_batch
+from scriptorium.workflows.run_folder import read_batch_run_summary
 
 from ..helpers import CORPUS
 
@@ -106,8 +107,9 @@ async def test_a_batch_with_one_failing_task_finishes_the_others_and_resumes(
     assert status == {"rag": "succeeded", "lora": "succeeded", "bad": "failed"}
     bad = next(o for o in outcomes if o.id == "bad")
     assert "nope:9" in (bad.error or "")
-    summary = json.loads((batch_dir / "summary.json").read_text())
-    assert summary["succeeded"] == 2 and summary["failed"] == 1
+    summary = read_batch_run_summary(batch_dir)
+    assert summary is not None and summary.succeeded == 2 and summary.failed == 1
+    assert {r.id: r.status for r in summary.results} == status
     assert all((batch_dir / "tasks" / t / "outputs").is_dir() for t in ("rag", "lora", "bad"))
 
     workflow_path, again = read_manifest(batch_dir)
