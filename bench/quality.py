@@ -161,9 +161,10 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=12)
     parser.add_argument("--set", dest="which", choices=["neutral", "titled"], default="neutral")
     parser.add_argument("--models", help="Comma-separated served models to compare, e.g. default,base.")
+    parser.add_argument("--out", type=Path, help="Results file (default: bench/results/quality-<set>.json).")
     args = parser.parse_args()
     topics = args.topics.split(",") if args.topics else None
-    out = RESULTS / f"quality-{args.which}.json"
+    out = args.out or RESULTS / f"quality-{args.which}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.models:
         runs = {}
