@@ -58,7 +58,7 @@ async def main(
 ) -> dict[str, Any]:
     commit = _commit()  # the code that runs: a commit made while the batch runs is not it
     work = Path(tempfile.mkdtemp(prefix="scriptorium-quality-"))
-    project = Project.open(work, **({"server": {"model": model}} if model else {}))
+    project = Project.open(work, server={"model": model}) if model else Project.open(work)
     settings = project.settings
     endpoint = project.endpoint()
     topics = SETS / which
