@@ -312,3 +312,24 @@ def test_a_flow_crew_gets_its_output_model_from_the_flow_package(tmp_path: Path)
     assert schema["$defs"]["Line"]["properties"]["text"]["maxLength"] == 120
     loaded = load(tmp_path, "poems")
     assert loaded.spec.steps["write_poem"].output == schema  # type: ignore[attr-defined]
+
+
+def test_the_export_command_names_a_wrong_input_and_refuses_to_overwrite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from scriptorium.cli import app
+
+    shutil.copytree(NOTES, tmp_path / "project")
+    monkeypatch.chdir(tmp_path / "project")
+    runner = CliRunner()
+    base = ["export", "crewai", "notes", "--to", str(tmp_path / "crew")]
+    wrong = runner.invoke(app, [*base, "-i", "topik=tides"])
+    assert wrong.exit_code == 2 and "--input topik" in wrong.output and "topic" in wrong.output, wrong.output
+    assert not (tmp_path / "crew").exists()  # nothing written
+    done = runner.invoke(app, [*base, "-i", "topic=tides"])
+    assert done.exit_code == 0, done.output
+    assert '"topic": "tides"' in (tmp_path / "crew" / "src" / "notes" / "main.py").read_text()
+    again = runner.invoke(app, base)
+    assert again.exit_code == 2 and "--force" in again.output
