@@ -66,16 +66,8 @@ class BatchTask:
     line: int | None
 
 
-@dataclass(frozen=True)
-class TaskOutcome:
-    id: str
-    status: str
-    duration_s: float
-    prompt_tokens: int
-    completion_tokens: int
-    run_dir: str
-    outputs: dict[str, Any]
-    error: str | None = None
+TaskOutcome = TaskResult
+"""How a task of a batch ended (the row the batch's summary.json records for it)."""
 
 
 @dataclass(frozen=True)
@@ -254,7 +246,7 @@ def write_batch_summary(batch_dir: Path, workflow: str, outcomes: list[TaskOutco
         failed=sum(o.status != "succeeded" for o in outcomes),
         prompt_tokens=sum(o.prompt_tokens for o in outcomes),
         completion_tokens=sum(o.completion_tokens for o in outcomes),
-        results=[TaskResult.model_validate(o.__dict__) for o in outcomes],
+        results=outcomes,
     )
     write_batch_run_summary(batch_dir, summary)
 
@@ -311,7 +303,15 @@ async def run_batch(
                     raise RunFolderError(f"task {task.id} ended without writing {task_dir / 'summary.json'}")
                 outcome = _outcome(task.id, task_dir, finished)
             except ScriptoriumError as exc:  # a task that could not even start is one failed task
-                outcome = TaskOutcome(task.id, "failed", 0.0, 0, 0, str(task_dir), {}, exc.message)
+                outcome = TaskOutcome(
+                    id=task.id,
+                    status="failed",
+                    duration_s=0.0,
+                    prompt_tokens=0,
+                    completion_tokens=0,
+                    run_dir=str(task_dir),
+                    error=exc.message,
+                )
         if on_task is not None:
             on_task(outcome)
         return outcome
@@ -356,12 +356,12 @@ def _recorded_engine(batch_dir: Path) -> str | None:
 
 def _outcome(task_id: str, task_dir: Path, summary: RunSummary) -> TaskOutcome:
     return TaskOutcome(
-        task_id,
-        summary.status,
-        summary.duration_s,
-        summary.prompt_tokens,
-        summary.completion_tokens,
-        str(task_dir),
-        summary.outputs,
-        summary.error,
+        id=task_id,
+        status=summary.status,
+        duration_s=summary.duration_s,
+        prompt_tokens=summary.prompt_tokens,
+        completion_tokens=summary.completion_tokens,
+        run_dir=str(task_dir),
+        outputs=summary.outputs,
+        error=summary.error,
     )

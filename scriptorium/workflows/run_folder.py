@@ -81,7 +81,7 @@ def read_run_summary(run_dir: Path) -> RunSummary | None:
 class TaskResult(BaseModel):
     """One task of a batch, as the batch's summary.json records it."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     id: str
     status: str
