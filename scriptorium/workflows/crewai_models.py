@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ModelClasses", "class_name", "models_source", "read_model_classes"]
+__all__ = ["ModelClasses", "attribute_name", "class_name", "models_source", "read_model_classes"]
 
 _SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}
 _PYTHON_SCALARS = {v: k for k, v in _SCALARS.items()}
@@ -219,7 +219,7 @@ class ModelClasses:
             sub = self._annotation(statement.annotation, defs, notes, where)
             key, has_default = prop, False
             value = statement.value
-            if isinstance(value, ast.Call) and _attribute_name(value.func) == "Field":
+            if isinstance(value, ast.Call) and attribute_name(value.func) == "Field":
                 has_default = self._field_call(value, sub, notes, where)
                 alias = next((k.value for k in value.keywords if k.arg == "alias"), None)
                 if isinstance(alias, ast.Constant) and isinstance(alias.value, str):
@@ -276,7 +276,7 @@ class ModelClasses:
                 pass
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
             return _union([self._annotation(n, defs, notes, where) for n in _or_parts(node)])
-        name = _attribute_name(node.value if isinstance(node, ast.Subscript) else node)
+        name = attribute_name(node.value if isinstance(node, ast.Subscript) else node)
         if isinstance(node, ast.Subscript):
             args = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
             if name in ("list", "List", "Sequence", "set", "Set", "tuple", "Tuple") and args:
@@ -337,7 +337,8 @@ def _or_parts(node: ast.expr) -> Iterable[ast.expr]:
         yield node
 
 
-def _attribute_name(node: ast.expr) -> str | None:
+def attribute_name(node: ast.expr) -> str | None:
+    """ "x" from `x` or `a.b.x` (how a class, function or decorator is named in the code)."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
@@ -356,7 +357,7 @@ def read_model_classes(files: Iterable[Path]) -> ModelClasses:
             continue  # the crew reader reports unreadable files
         models = {"BaseModel"}
         for node in tree.body:
-            if isinstance(node, ast.ClassDef) and any(_attribute_name(b) in models for b in node.bases):
+            if isinstance(node, ast.ClassDef) and any(attribute_name(b) in models for b in node.bases):
                 models.add(node.name)
                 found.classes[node.name] = node
                 found.where[node.name] = f"{path}:{node.lineno}"

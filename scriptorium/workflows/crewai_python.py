@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .crewai_models import attribute_name
+
 __all__ = ["CrewPython", "read_crew_python"]
 
 _OUTPUT_KEYWORDS = ("output_pydantic", "output_json")
@@ -101,7 +103,7 @@ def _read_script(path: Path, tree: ast.Module, found: CrewPython) -> bool:
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)):
             continue
-        kind = _name(node.value.func)
+        kind = attribute_name(node.value.func)
         for target in node.targets:
             if isinstance(target, ast.Name) and kind == "Agent":
                 agents[target.id] = (_table_key(node.value, "agents_config") or target.id, node.value)
@@ -156,13 +158,13 @@ def _read_parts(
         if tools:
             found.task_tools[key] = tools
         for word in _OUTPUT_KEYWORDS:
-            model = _name(value) if (value := _keyword(call, word)) is not None else None
+            model = attribute_name(value) if (value := _keyword(call, word)) is not None else None
             if model:
                 found.task_output[key] = (model, f"{path}:{call.lineno}")
         for word, label in _DROPPED_TASK_KEYWORDS.items():
             value = _keyword(call, word)
             if value is not None and not (isinstance(value, ast.Constant) and value.value in (False, None)):
-                named = f" {_name(value)}" if _name(value) else ""
+                named = f" {attribute_name(value)}" if attribute_name(value) else ""
                 found.notes.append(f"{path}:{call.lineno}: task '{key}': {label}{named} is not translated")
 
 
@@ -171,7 +173,7 @@ def _table_key(call: ast.Call | None, table: str) -> str | None:
     for node in ast.walk(call) if call is not None else ():
         if (
             isinstance(node, ast.Subscript)
-            and _name(node.value) == table
+            and attribute_name(node.value) == table
             and isinstance(node.slice, ast.Constant)
             and isinstance(node.slice.value, str)
         ):
@@ -223,7 +225,7 @@ def _read_inputs(path: Path, tree: ast.Module, found: CrewPython) -> None:
 
 
 def _decorated(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> bool:
-    return any(_name(d.func if isinstance(d, ast.Call) else d) == name for d in node.decorator_list)
+    return any(attribute_name(d.func if isinstance(d, ast.Call) else d) == name for d in node.decorator_list)
 
 
 def _returned_call(method: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.Call | None:
@@ -250,12 +252,4 @@ def _names(node: ast.expr | None) -> list[str]:
     """The tools in `tools=[SerperDevTool(), my_tool, ScrapeWebsiteTool(website_url=...)]`."""
     if not isinstance(node, ast.List):
         return []
-    return [n for e in node.elts if (n := _name(e.func if isinstance(e, ast.Call) else e))]
-
-
-def _name(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return None
+    return [n for e in node.elts if (n := attribute_name(e.func if isinstance(e, ast.Call) else e))]
