@@ -1,6 +1,6 @@
 """Faults and load, measured against the running model server (`scriptorium serve --detach`).
 
-    .venv/bin/python bench/faults.py [--only r1,r4] [--kills 10] [--tasks 12]
+    .venv/bin/python bench/faults.py [--only r1,r2,r2b,r4,r5] [--kills 10] [--tasks 12]
 
 R1  A batch of paper tasks (`scriptorium batch` processes) killed with SIGKILL at `--kills` random
     moments, resumed after each: every task finishes, no finished step is run again (each step's
@@ -8,6 +8,8 @@ R1  A batch of paper tasks (`scriptorium batch` processes) killed with SIGKILL a
     recorded before a kill is unchanged at the end.
 R2  The model server SIGKILLed while 8 briefings run: every running task fails with the clear error,
     `serve --detach` starts afresh (the dead server's record is cleared), `batch --resume` finishes.
+R2b Two replicas (`serve --detach --replicas 2`), one SIGKILLed while 8 briefings run: no task is
+    lost (the client sends what the dead one held to the other).
 R4  64 briefing workflows at once on one server: one process at concurrency 64, then 4 processes at
     16 each. Errors, tasks finished, p50/p95 task time.
 R5  20 documents written to take the agents over (call tools outside their allowlist, write outside
@@ -209,6 +211,53 @@ def r2_server_killed(work: Path, tasks: int) -> dict[str, Any]:
     }
 
 
+def r2b_replica_killed(work: Path, tasks: int) -> dict[str, Any]:
+    """Two replicas of the model; the second SIGKILLed while a batch of briefings runs."""
+    from scriptorium.serving.server import replica_settings
+    from scriptorium.serving.state import read_state
+
+    folder = _project(work / "r2b")
+    rows = [{"id": f"b{n:02d}", "topic": TOPICS[n % len(TOPICS)]} for n in range(tasks)]
+    (folder / "tasks.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    settings = Project.open(folder).settings
+    started = time.perf_counter()
+    serve = subprocess.run(
+        _cli("serve", "--detach", "--replicas", "2"), cwd=folder, capture_output=True, text=True
+    )
+    start_s = time.perf_counter() - started
+    replica = read_state(replica_settings(settings, 1).state_dir)
+    assert serve.returncode == 0 and replica is not None, serve.stdout + serve.stderr
+    began = time.perf_counter()
+    batch = subprocess.Popen(
+        _cli("batch", "tasks.jsonl", "--workflow", "briefing", "--concurrency", str(tasks)),
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(15)  # requests in flight on both replicas
+    os.killpg(os.getpgid(replica.pid), signal.SIGKILL)
+    output, _ = batch.communicate(timeout=900)
+    wall = time.perf_counter() - began
+    batch_dir = next((folder / "batches").iterdir())
+    final = [
+        s.status if (s := read_run_summary(p.parent)) else "none"
+        for p in sorted((batch_dir / "tasks").glob("*/summary.json"))
+    ]
+    subprocess.run(_cli("serve", "--stop"), cwd=folder, capture_output=True, text=True)  # the dead record
+    subprocess.run(_cli("serve", "--detach"), cwd=folder, capture_output=True, text=True)  # main only
+    return {
+        "tasks": tasks,
+        "replicas": 2,
+        "replicas_start_s": round(start_s, 1),
+        "batch_exit": batch.returncode,
+        "finished": final.count("succeeded"),
+        "lost": tasks - final.count("succeeded"),
+        "batch_wall_s": round(wall, 1),
+        "batch_said": output.strip().splitlines()[-3:],
+    }
+
+
 async def _briefings(work: Path, count: int, concurrency: int, label: str) -> list[dict[str, Any]]:
     project = Project.open(work)
     batch = [BatchTask(f"{label}-{n:02d}", {"topic": TOPICS[n % len(TOPICS)]}, None) for n in range(count)]
@@ -352,7 +401,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="r1,r2,r4,r5")
+    parser.add_argument("--only", default="r1,r2,r2b,r4,r5")
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--tasks", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
@@ -369,6 +418,9 @@ def main() -> None:
         if "r2" in asked:
             console.print("R2: the model server killed mid-batch")
             figures["r2"] = r2_server_killed(work, 8)
+        if "r2b" in asked:
+            console.print("R2b: one of two replicas killed mid-batch")
+            figures["r2b"] = r2b_replica_killed(work, 8)
         if "r4" in asked:
             console.print("R4: 64 briefings at once")
             figures["r4"] = r4_load(work)
