@@ -235,7 +235,12 @@ def r2b_replica_killed(work: Path, tasks: int) -> dict[str, Any]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    time.sleep(15)  # requests in flight on both replicas
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(
+        '"kind":"token_delta"' in t.read_text() for t in folder.glob("batches/*/tasks/*/trace.jsonl")
+    ):
+        time.sleep(0.2)
+    time.sleep(1)  # answers streaming from both replicas
     os.killpg(os.getpgid(replica.pid), signal.SIGKILL)
     output, _ = batch.communicate(timeout=900)
     wall = time.perf_counter() - began

@@ -38,6 +38,7 @@ ScriptoriumError                     exit 1: the work failed
 │   ├── StructuredOutputError        the model's answer did not validate (carries the raw text)
 │   └── EndpointError                a request to an OpenAI-compatible endpoint failed (the URL)
 │       ├── EndpointUnreachable      connection refused or timed out, after retries
+│       │   └── AnswerCutOff         the server went away in the middle of a streamed answer
 │       ├── AuthenticationFailed     401/403: wrong API key
 │       ├── ContextLengthExceeded    400: the prompt does not fit the model's context
 │       ├── RequestRejected          any other 4xx
@@ -209,6 +210,11 @@ class EndpointUnreachable(EndpointError):
     """The endpoint did not answer (refused, reset or timed out) even after retries."""
 
     hint = START_HINT
+
+
+class AnswerCutOff(EndpointUnreachable):
+    """The server went away while it streamed an answer (its replica killed, say): what came is
+    partial. A whole-answer request is asked again, of another replica when there is one."""
 
 
 class AuthenticationFailed(EndpointError):

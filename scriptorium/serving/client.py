@@ -27,7 +27,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel
 
 from ..config import ClientSettings
-from ..errors import EndpointError, EndpointUnreachable, ServerOverloaded
+from ..errors import AnswerCutOff, EndpointError, EndpointUnreachable, ServerOverloaded
 from ..events import ModelFailed, ModelRequest, ModelResponse, TokenDelta, active_bus
 from ..events.models import TRACE_TEXT_LIMIT
 from .failures import backoff, translate
@@ -295,12 +295,28 @@ class ModelClient(StructuredCalls):
         }
         if active_bus() is None:
             return await self.chat(messages, **options)
-        final: ChatResult | None = None
-        async for item in self.stream(messages, **options):
-            if isinstance(item, ChatResult):
-                final = item
-        assert final is not None  # stream() always ends with the result
-        return final
+        attempt = 0
+        while True:
+            final: ChatResult | None = None
+            try:
+                async for item in self.stream(messages, **options):
+                    if isinstance(item, ChatResult):
+                        final = item
+            except AnswerCutOff:
+                # Only the trace saw the partial answer: ask for the whole one again (the dead
+                # server's connections fail, so another replica takes it when there is one).
+                if attempt >= self.settings.max_retries:
+                    raise
+                attempt += 1
+                log.warning(
+                    "%s: an answer was cut off; asked again (%d/%d)",
+                    caller,
+                    attempt,
+                    self.settings.max_retries,
+                )
+                continue
+            assert final is not None  # stream() always ends with the result
+            return final
 
     async def _consume(
         self,
@@ -343,7 +359,7 @@ class ModelClient(StructuredCalls):
         except openai.APIError as exc:
             raise self._given_up(caller, request_id, self._translate(exc, url)) from exc
         except httpx.TransportError as exc:  # the server went away mid-answer: openai does not wrap it
-            lost = EndpointUnreachable(f"{url} closed the connection in the middle of an answer", url=url)
+            lost = AnswerCutOff(f"{url} closed the connection in the middle of an answer", url=url)
             raise self._given_up(caller, request_id, lost) from exc
         finally:
             with contextlib.suppress(httpx.TransportError):  # closing a dead stream fails the same way

@@ -22,6 +22,7 @@ from scriptorium.errors import (
     ServerOverloaded,
     StructuredOutputError,
 )
+from scriptorium.events import EventBus
 from scriptorium.serving.client import (
     Endpoint,
     ModelClient,
@@ -295,3 +296,43 @@ async def test_a_server_gone_mid_stream_is_unreachable_with_the_url_and_the_fix(
     assert len(seen) == 1  # the token before the server went
     assert URL in str(caught.value) and "scriptorium serve" in str(caught.value)
     assert "in the middle of an answer" in str(caught.value)
+
+
+class _WholeAnswer(httpx.AsyncByteStream):
+    """An SSE body with the whole answer and its usage."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        base = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+        delta = {"index": 0, "delta": {"content": self.text}, "finish_reason": "stop"}
+        yield f"data: {json.dumps({**base, 'choices': [delta]})}\n\n".encode()
+        usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+        yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+
+async def test_an_answer_cut_off_mid_stream_is_asked_again_when_only_the_trace_saw_it() -> None:
+    """A replica killed while it streamed a structured answer (a run with a trace streams): the
+    whole answer is asked again and the run goes on; the trace shows the failed request and the new one."""
+    good = json.dumps({"approve": True, "fixes": []})
+    sse = {"content-type": "text/event-stream"}
+    rec = Recorder(
+        httpx.Response(200, headers=sse, stream=_DiesMidAnswer()),
+        httpx.Response(200, headers=sse, stream=_WholeAnswer(good)),
+    )
+    events: list[object] = []
+
+    class Keep:
+        def handle(self, event: object) -> None:
+            events.append(event)
+
+    bus = EventBus("run", [Keep()])
+    with bus.active():
+        async with rec.client() as client:
+            out = await client.structured(MESSAGES, Verdict, caller="reviewer")
+    assert out.value == Verdict(approve=True, fixes=[])
+    assert len(rec.requests) == 2
+    kinds = [type(e).__name__ for e in events if type(e).__name__.startswith("Model")]
+    assert kinds == ["ModelRequest", "ModelFailed", "ModelRequest", "ModelResponse"]
