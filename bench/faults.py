@@ -249,6 +249,7 @@ def r2b_replica_killed(work: Path, tasks: int) -> dict[str, Any]:
         s.status if (s := read_run_summary(p.parent)) else "none"
         for p in sorted((batch_dir / "tasks").glob("*/summary.json"))
     ]
+    traces = "".join(t.read_text() for t in (batch_dir / "tasks").glob("*/trace.jsonl"))
     subprocess.run(_cli("serve", "--stop"), cwd=folder, capture_output=True, text=True)  # the dead record
     subprocess.run(_cli("serve", "--detach"), cwd=folder, capture_output=True, text=True)  # main only
     return {
@@ -259,7 +260,9 @@ def r2b_replica_killed(work: Path, tasks: int) -> dict[str, Any]:
         "finished": final.count("succeeded"),
         "lost": tasks - final.count("succeeded"),
         "batch_wall_s": round(wall, 1),
-        "batch_said": output.strip().splitlines()[-3:],
+        "requests_failed_by_the_kill": traces.count('"kind":"model_failed"'),
+        "model_requests": traces.count('"kind":"model_request"'),
+        "batch_error_lines": [line for line in output.splitlines() if "error" in line.lower()][:3],
     }
 
 
