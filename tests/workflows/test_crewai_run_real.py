@@ -58,7 +58,7 @@ def test_an_exported_crew_runs_with_crewai_run_against_the_real_server(
         "UV_PROJECT_ENVIRONMENT": str(tmp_path / "env"),  # the environment `crewai install` made
         "UV_NO_SYNC": "1",
         "UV_OFFLINE": "1",
-        "MAX_TOKENS": "160",
+        "MAX_TOKENS": "400",  # room for the bounded JSON answer (its strings have maxLength)
     }
     done = subprocess.run(
         [str(bin_dir / "crewai"), "run"], cwd=crew, env=env, capture_output=True, text=True, timeout=600
