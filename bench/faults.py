@@ -162,22 +162,27 @@ def _project(folder: Path, memory: Path | None = None) -> Path:
     return folder
 
 
-def r2_server_killed(work: Path, tasks: int) -> dict[str, Any]:
-    """The model server SIGKILLed while a batch of briefings runs: how the tasks end, then
-    `serve --detach` (which must see the dead record) and `batch --resume` finish them."""
-    from scriptorium.serving.state import read_state
-
-    folder = _project(work / "r2")
+def _briefing_batch(folder: Path, tasks: int) -> subprocess.Popen[str]:
+    """`scriptorium batch` of `tasks` briefings (all at once) started in `folder`, in the background."""
     rows = [{"id": f"b{n:02d}", "topic": TOPICS[n % len(TOPICS)]} for n in range(tasks)]
     (folder / "tasks.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    settings = Project.open(folder).settings
-    batch = subprocess.Popen(
+    return subprocess.Popen(
         _cli("batch", "tasks.jsonl", "--workflow", "briefing", "--concurrency", str(tasks)),
         cwd=folder,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def r2_server_killed(work: Path, tasks: int) -> dict[str, Any]:
+    """The model server SIGKILLed while a batch of briefings runs: how the tasks end, then
+    `serve --detach` (which must see the dead record) and `batch --resume` finish them."""
+    from scriptorium.serving.state import read_state
+
+    folder = _project(work / "r2")
+    settings = Project.open(folder).settings
+    batch = _briefing_batch(folder, tasks)
     time.sleep(12)  # start-up, ingest check, the first requests in flight
     state = read_state(settings.state_dir)
     assert state is not None, "no managed server is recorded: start one with `scriptorium serve --detach`"
@@ -217,8 +222,6 @@ def r2b_replica_killed(work: Path, tasks: int) -> dict[str, Any]:
     from scriptorium.serving.state import read_state
 
     folder = _project(work / "r2b")
-    rows = [{"id": f"b{n:02d}", "topic": TOPICS[n % len(TOPICS)]} for n in range(tasks)]
-    (folder / "tasks.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     settings = Project.open(folder).settings
     started = time.perf_counter()
     serve = subprocess.run(
@@ -228,13 +231,7 @@ def r2b_replica_killed(work: Path, tasks: int) -> dict[str, Any]:
     replica = read_state(replica_settings(settings, 1).state_dir)
     assert serve.returncode == 0 and replica is not None, serve.stdout + serve.stderr
     began = time.perf_counter()
-    batch = subprocess.Popen(
-        _cli("batch", "tasks.jsonl", "--workflow", "briefing", "--concurrency", str(tasks)),
-        cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    batch = _briefing_batch(folder, tasks)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(
         '"kind":"token_delta"' in t.read_text() for t in folder.glob("batches/*/tasks/*/trace.jsonl")
