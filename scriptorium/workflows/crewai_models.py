@@ -78,7 +78,7 @@ class _SourceWriter:
         fields = []
         for prop, sub in (schema.get("properties") or {}).items():
             annotation = self.annotation(sub, defs, hint=f"{name}{class_name(prop)}")
-            kwargs = _field_kwargs(sub, defs)
+            kwargs = _field_kwargs(sub)
             if prop not in required:
                 if "default" in sub:
                     kwargs.insert(0, f"default={sub['default']!r}")
@@ -89,9 +89,10 @@ class _SourceWriter:
             attribute = prop if prop.isidentifier() and not keyword.iskeyword(prop) else None
             if attribute is None:
                 attribute = re.sub(r"\W", "_", prop).strip("_") or "field"
-                attribute = (
-                    attribute + "_" if keyword.iskeyword(attribute) or attribute[0].isdigit() else attribute
-                )
+                if attribute[0].isdigit():
+                    attribute = "f_" + attribute  # a name may not begin with a digit
+                if keyword.iskeyword(attribute):
+                    attribute += "_"
                 kwargs.append(f"alias={prop!r}")
             if kwargs == ["default=None"]:
                 fields.append(f"    {attribute}: {annotation} = None")
@@ -144,7 +145,7 @@ class _SourceWriter:
         return "Any"
 
 
-def _field_kwargs(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> list[str]:
+def _field_kwargs(schema: Mapping[str, Any]) -> list[str]:
     kwargs = []
     if schema.get("description"):
         kwargs.append(f"description={str(schema['description'])!r}")
@@ -225,10 +226,7 @@ class ModelClasses:
                 if isinstance(alias, ast.Constant) and isinstance(alias.value, str):
                     key = alias.value
             elif value is not None:
-                has_default = True
-                literal = _literal(value)
-                if literal is not _NOT_LITERAL and literal is not None:
-                    sub["default"] = literal
+                has_default = _read_default(value, sub)
             properties[key] = sub
             if not has_default:
                 required.append(key)
@@ -238,19 +236,13 @@ class ModelClasses:
         return schema
 
     def _field_call(self, call: ast.Call, sub: dict[str, Any], notes: list[str], where: str) -> bool:
-        has_default = False
-        for i, arg in enumerate(call.args[:1]):
-            has_default = i == 0 and not (isinstance(arg, ast.Constant) and arg.value is Ellipsis)
-            literal = _literal(arg)
-            if has_default and literal is not _NOT_LITERAL and literal is not None:
-                sub["default"] = literal
+        given = (
+            call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "default"), None)
+        )
+        has_default = given is not None and _read_default(given, sub)
         for kw in call.keywords:
             literal = _literal(kw.value)
-            if kw.arg == "default":
-                has_default = not (isinstance(kw.value, ast.Constant) and kw.value.value is Ellipsis)
-                if has_default and literal is not _NOT_LITERAL and literal is not None:
-                    sub["default"] = literal
-            elif kw.arg == "default_factory":
+            if kw.arg == "default_factory":
                 has_default = True
             elif kw.arg == "description" and isinstance(literal, str):
                 sub["description"] = literal
@@ -260,7 +252,7 @@ class ModelClasses:
                     kind = str(bounded[0]["type"])
                     key = next(k for k, v in _BOUNDS[kind].items() if v == kw.arg)
                     bounded[0][key] = literal
-            elif kw.arg not in ("alias", "title", "examples"):
+            elif kw.arg not in ("default", "alias", "title", "examples"):
                 notes.append(f"{where}: Field({kw.arg}=...) is not translated")
         return has_default
 
@@ -313,6 +305,16 @@ class ModelClasses:
 
 
 _NOT_LITERAL = object()
+
+
+def _read_default(node: ast.expr, sub: dict[str, Any]) -> bool:
+    """Whether `node` gives the field a default (`...` does not); a literal one goes into `sub`."""
+    if isinstance(node, ast.Constant) and node.value is Ellipsis:
+        return False
+    literal = _literal(node)
+    if literal is not _NOT_LITERAL and literal is not None:
+        sub["default"] = literal
+    return True
 
 
 def _literal(node: ast.expr) -> Any:

@@ -81,3 +81,15 @@ class Candidate(BaseModel):
 def test_a_class_the_project_does_not_define_is_none(tmp_path: Path) -> None:
     schema, _ = read_back("from pydantic import BaseModel\nclass A(BaseModel):\n    x: int\n", "B", tmp_path)
     assert schema is None
+
+
+def test_json_names_that_are_not_python_names_become_aliased_fields() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"1st": {"type": "string"}, "class": {"type": "integer"}},
+        "required": ["1st"],
+    }
+    namespace: dict[str, Any] = {}
+    exec(compile(models_source({"row": schema}), "models.py", "exec", dont_inherit=True), namespace)
+    row = namespace["Row"].model_validate({"1st": "a", "class": 2})
+    assert row.model_dump(by_alias=True) == {"1st": "a", "class": 2}
