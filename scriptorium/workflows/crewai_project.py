@@ -140,9 +140,9 @@ def import_crewai(
     models = read_model_classes(python.model_files)
     for key, (model, where) in python.task_output.items():
         sid = _identifier(key, "_")
-        schema = models.schema(model, out.notes)
         if sid not in steps:
-            continue
+            continue  # a task tasks.yaml does not have: nothing to give it to
+        schema = models.schema(model, out.notes)
         if schema is None:
             out.notes.append(
                 f"{where}: task '{key}': output model {model} is not defined in the project: free text"
@@ -199,12 +199,11 @@ def _input(var: str, default: str | None) -> dict[str, Any]:
 
 def _library_as_exported(names: set[str]) -> dict[str, dict[str, Any]]:
     """The library agents of these names as `export crewai` writes them into agents.yaml."""
-    from .crewai_layout import agent_entry
-
     if not names:
         return {}
     from ..agents import default_outputs
     from ..tools import default_registry
+    from .crewai_layout import agent_entry
 
     catalog = AgentCatalog.load(default_registry(), default_outputs(), [])
     return {name: agent_entry(catalog.get(name))[0] for name in names if name in catalog.agents}

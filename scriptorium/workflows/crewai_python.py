@@ -141,7 +141,7 @@ def _read_parts(
             found.agent_tools.setdefault(key, []).extend(tools)
         for word in _DROPPED_AGENT_KEYWORDS:
             value = _keyword(call, word)
-            if value is not None and not (isinstance(value, ast.Constant) and value.value in (False, None)):
+            if _given(value):
                 found.notes.append(f"{path}:{call.lineno}: agent '{key}': {word} is not translated")
     for key, call in tasks.values():
         found.task_order.append(key)
@@ -163,9 +163,14 @@ def _read_parts(
                 found.task_output[key] = (model, f"{path}:{call.lineno}")
         for word, label in _DROPPED_TASK_KEYWORDS.items():
             value = _keyword(call, word)
-            if value is not None and not (isinstance(value, ast.Constant) and value.value in (False, None)):
+            if _given(value):
                 named = f" {attribute_name(value)}" if attribute_name(value) else ""
                 found.notes.append(f"{path}:{call.lineno}: task '{key}': {label}{named} is not translated")
+
+
+def _given(value: ast.expr | None) -> bool:
+    """A keyword set to something (`False` and `None` are CrewAI's defaults: nothing is lost)."""
+    return value is not None and not (isinstance(value, ast.Constant) and value.value in (False, None))
 
 
 def _table_key(call: ast.Call | None, table: str) -> str | None:
