@@ -14,6 +14,7 @@ import ast
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
 from .crewai_models import attribute_name
 
@@ -168,7 +169,7 @@ def _read_parts(
                 found.notes.append(f"{path}:{call.lineno}: task '{key}': {label}{named} is not translated")
 
 
-def _given(value: ast.expr | None) -> bool:
+def _given(value: ast.expr | None) -> TypeGuard[ast.expr]:
     """A keyword set to something (`False` and `None` are CrewAI's defaults: nothing is lost)."""
     return value is not None and not (isinstance(value, ast.Constant) and value.value in (False, None))
 
