@@ -9,12 +9,13 @@ the reference outline: easier, kept for comparison). Each topic folder holds `to
 kind), `outline.md` (the reference outline) and `sources/*.md`. All sources of a set go into one
 fresh memory (as a user's project would hold them); each topic is one task asking for as many
 sections as its reference outline has (at most 6). Prints one table and the targets of issue #19,
-and writes bench/results/quality-<set>.json with the date, commit and model.
+then the restater's role evaluation on the held-out seed topics (`scriptorium eval restater`), and
+writes bench/results/quality-<set>.json with the date, commit and model.
 
 `--models default,base` runs the batch once per served model (the managed server is restarted
 for each: `default` is the shipped paper adapter merged into the bundled model, `base` the bundled
-model alone, any other name a registered fine-tune) and prints them side by side; the results
-file then holds one entry per model under "runs".
+model alone, any other name a registered fine-tune) and prints both tables side by side; the
+results file then holds one entry per model under "runs".
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from rich.table import Table
 from scriptorium import Project
 from scriptorium.config import load_settings
 from scriptorium.evaluation import evaluate_batch, load_reference
-from scriptorium.evaluation.report import batch_table
+from scriptorium.evaluation.report import batch_table, restater_table
+from scriptorium.evaluation.restater import RestaterScores, evaluate_restater
 from scriptorium.memory import LocalEmbedder
 from scriptorium.serving.server import ManagedServer, served_model
 from scriptorium.workflows.batch import BatchTask
@@ -107,6 +109,8 @@ async def main(
     for name, met in checks.items():
         table.add_row(name, "yes" if met else "[red]NO[/]")
     Console().print(table)
+    restater = await evaluate_restater(project, work / "restater")  # the role beside the papers
+    Console().print(restater_table([restater]))
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit,
@@ -120,6 +124,7 @@ async def main(
         "completion_tokens": tokens.completion_tokens,
         "summary": summary.model_dump(),
         "checks": checks,
+        "restater": restater.model_dump(mode="json"),
         "papers": [t.model_dump(mode="json") for t in evaluation.tasks],
     }
 
@@ -151,6 +156,7 @@ def _compare(rows: dict[str, dict[str, Any]]) -> None:
         values = [row["summary"].get(measure, row.get(measure)) for row in rows.values()]
         table.add_row(measure, *(f"{v:.3f}" if isinstance(v, float) else str(v) for v in values))
     Console().print(table)
+    Console().print(restater_table([RestaterScores.model_validate(row["restater"]) for row in rows.values()]))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -17,8 +18,9 @@ from ..evaluation.corpus import CorpusStores
 from ..evaluation.judge import JudgeError, judge_paper
 from ..evaluation.paper import EvaluationError
 from ..evaluation.reference import ReferenceOutline
-from ..evaluation.report import batch_table, judge_table, paper_report, roles_table
+from ..evaluation.report import batch_table, judge_table, paper_report, restater_table, roles_table
 from ..evaluation.report_file import BatchReport, PaperReport, write_eval
+from ..evaluation.restater import evaluate_restater
 from ..evaluation.roles import RoleScores, RolesReport, compare_roles, heldout_losses, loss_entry
 from ..fileio import write_json_atomic
 from ..finetune.dataset import seed_dataset
@@ -182,6 +184,37 @@ def roles(
     write_json_atomic(out, saved)
     registry.update_metrics(model, {"eval_roles": saved})
     console.print(f"[dim]wrote {out}; recorded in the registry under {model}[/]")
+
+
+@eval_app.command("restater")
+def restater(
+    ctx: typer.Context,
+    topics: Annotated[
+        str | None, typer.Option(help="Comma-separated held-out topics (default: all four).")
+    ] = None,
+    sections: Annotated[int, typer.Option(min=2, max=6, help="Body sections to plan per topic.")] = 4,
+    out: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path("eval-restater.json"),
+) -> None:
+    """The served model as the paper's writer, on topics no fine-tune of ours trained on: one
+    writing round of the paper workflow, every answer judged by the paper's own checks."""
+    project = Project(settings_from(ctx))
+    endpoint = connect(project)
+    with (
+        tempfile.TemporaryDirectory(prefix="scriptorium-eval-restater-") as work,
+        console.status(f"{endpoint.model} restating the held-out topics' evidence…"),
+    ):
+        scores = asyncio.run(
+            evaluate_restater(project, Path(work), topics.split(",") if topics else None, sections=sections)
+        )
+    console.print(restater_table([scores]))
+    saved = scores.model_dump(mode="json")
+    write_json_atomic(out, saved)
+    registry = ModelRegistry.of(project.settings)
+    note = ""
+    if endpoint.model in registry:
+        registry.update_metrics(endpoint.model, {"eval_restater": saved})
+        note = f"; recorded in the registry under {endpoint.model}"
+    console.print(f"[dim]wrote {out}{note}[/]")
 
 
 def _judge_model(base_url: str, key: SecretStr) -> str:

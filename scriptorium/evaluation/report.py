@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 
 from .batch import BatchEval
 from .judge import JudgeReport
+from .restater import RestaterScores
 from .roles import RolesReport
 from .scoring import PaperEval
 
@@ -190,4 +193,36 @@ def judge_table(report: JudgeReport) -> Table:
     total = len(report.samples)
     for name, mean in report.means.items():
         table.add_row(name.replace("_", " "), _pct(mean), f"{report.judged[name]}/{total}")
+    return table
+
+
+def restater_table(scores: Sequence[RestaterScores]) -> Table:
+    """The restater's scores, one column per served model (the first is what the others are
+    compared with), on the held-out topics."""
+    first = scores[0]
+    table = Table(
+        "measure",
+        *(score.model for score in scores),
+        title=f"restater on held-out topics ({', '.join(first.topics)}): one writing round",
+    )
+    reasons = list(dict.fromkeys(reason for score in scores for reason in score.failures))
+    rows: list[tuple[str, list[str]]] = [
+        ("evidence items / distinct answers", [f"{s.items} / {s.answers}" for s in scores]),
+        ("items restated (an answer kept)", [_pct(s.items_restated) for s in scores]),
+        ("answers kept", [_pct(s.answers_kept) for s in scores]),
+        *(
+            (f"  refused: {reason}", [_pct(s.failures.get(reason, 0.0)) for s in scores])
+            for reason in reasons
+        ),
+        ("closeness of kept to evidence", [_pct(s.closeness) for s in scores]),
+        (
+            "completion tokens per restated item",
+            [
+                "-" if s.tokens_per_restated_item is None else f"{s.tokens_per_restated_item:.0f}"
+                for s in scores
+            ],
+        ),
+    ]
+    for name, values in rows:
+        table.add_row(name, *values)
     return table

@@ -90,6 +90,9 @@ class Judged(BaseModel):
     closeness: float | None = None
     rejected: dict[str, int] = Field(default_factory=dict)
     """Why the other tries failed: reason -> count."""
+    passed: int = 0
+    """Distinct tries that passed every check (the kept one among them): with `rejected`, what
+    share of a writer's tries its checks keep (`evaluation.restater`)."""
 
 
 class Sentence(BaseModel):
@@ -291,11 +294,13 @@ class Judge:
         for item in self.plan.items:
             rejected: dict[str, int] = {}
             best: tuple[float, str] | None = None
+            passed = 0
             for text in dict.fromkeys(by_item[item.id]):
                 reason = self._fails(item, text, vectors)
                 if reason:
                     rejected[reason] = rejected.get(reason, 0) + 1
                     continue
+                passed += 1
                 closeness = float(vectors[text] @ vectors[item.text])
                 if best is None or closeness > best[0]:
                     best = (closeness, text)
@@ -304,6 +309,7 @@ class Judge:
                 sentence=best[1] if best else None,
                 closeness=round(best[0], 4) if best else None,
                 rejected=rejected,
+                passed=passed,
             )
         return verdicts
 
