@@ -41,7 +41,7 @@ from scriptorium.evaluation import evaluate_batch, load_reference
 from scriptorium.evaluation.report import batch_table, restater_table
 from scriptorium.evaluation.restater import RestaterScores, evaluate_restater
 from scriptorium.memory import LocalEmbedder
-from scriptorium.serving.server import ManagedServer, served_model
+from scriptorium.serving.server import ManagedServer
 from scriptorium.workflows.batch import BatchTask
 
 SETS = Path(__file__).parent / "quality"
@@ -141,10 +141,7 @@ def _commit() -> str:
 def _serve(model: str) -> None:
     """Stop the managed server if it serves another model; the run then starts the one asked for."""
     settings = load_settings(None, server={"model": None if model == "default" else model})
-    server = ManagedServer(settings)
-    running = server.running()
-    if running is not None and running.model_path != str(served_model(settings).path):
-        server.stop()
+    ManagedServer(settings).stop_if_serving_another()
 
 
 def _compare(rows: dict[str, dict[str, Any]]) -> None:

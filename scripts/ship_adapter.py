@@ -22,8 +22,10 @@ from scriptorium.finetune.registry import ModelRegistry
 from scriptorium.serving.models import bundled_model
 from scriptorium.serving.shipped import SHIPPED_DIR, Provenance
 
-REBUILD = "scripts/rebuild_adapter.sh"
-DATA = "scriptorium/finetune/data/restater/pairs.jsonl (rows: scripts/build_restater_set.py)"
+REBUILD = (
+    "scriptorium finetune --paper --out NAME (then scripts/ship_adapter.py NAME: scripts/rebuild_adapter.sh)"
+)
+DATA = "scriptorium/finetune/data/restater/pairs.jsonl (rows: scriptorium.finetune.restater_set)"
 
 
 def main(name: str, metrics_file: Path | None) -> None:

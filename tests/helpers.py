@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+from scriptorium.events.models import ModelRequest, ModelResponse
 
 CORPUS = Path(__file__).parents[1] / "examples" / "corpus"
 
@@ -35,3 +38,43 @@ def make_pdf(path: Path, title: str, lines: list[str]) -> Path:
     out += f"trailer\n{trailer}\nstartxref\n{xref}\n%%EOF\n".encode()
     path.write_bytes(out)
     return path
+
+
+KEPT_SYSTEM = "You are the Writer. Restate the sentence."
+KEPT_EVIDENCE = "The fort was built in 1670 at the mouth of the river."
+KEPT_SENTENCE = "In 1670 a fort went up where the river meets the sea."
+
+
+def kept_paper_run(run: Path) -> Path:
+    """A finished paper run as `finetune collect` reads it: one restater request in the trace, one
+    sentence it wrote and the checks kept, one quotation, one sentence with no request."""
+    (run / "outputs").mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps({"workflow": "paper", "status": "succeeded"}))
+    system = {"role": "system", "content": KEPT_SYSTEM}
+    events = [
+        ModelRequest(
+            step_id="write[0]",
+            agent="restater",
+            request_id="r1",
+            model="m",
+            messages=[system, {"role": "user", "content": f"Sentence: {KEPT_EVIDENCE}\n"}],
+        ),
+        ModelResponse(
+            step_id="write[0]",
+            agent="restater",
+            request_id="r1",
+            text='{"sentence": "x"}',
+            finish_reason="stop",
+            prompt_tokens=1,
+            completion_tokens=1,
+            latency_s=0.1,
+        ),
+    ]
+    (run / "trace.jsonl").write_text("".join(e.model_dump_json() + "\n" for e in events))
+    sentences = [
+        {"text": KEPT_SENTENCE, "quote": False, "evidence": KEPT_EVIDENCE},
+        {"text": f"\u201c{KEPT_EVIDENCE}\u201d", "quote": True, "evidence": KEPT_EVIDENCE},  # not written
+        {"text": "Another sentence.", "quote": False, "evidence": "No request of the trace asked for this."},
+    ]
+    (run / "outputs" / "citations.json").write_text(json.dumps({"sentences": sentences}))
+    return run

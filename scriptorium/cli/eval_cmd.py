@@ -20,7 +20,7 @@ from ..evaluation.paper import EvaluationError
 from ..evaluation.reference import ReferenceOutline
 from ..evaluation.report import batch_table, judge_table, paper_report, restater_table, roles_table
 from ..evaluation.report_file import BatchReport, PaperReport, write_eval
-from ..evaluation.restater import evaluate_restater
+from ..evaluation.restater import evaluate_restater, heldout_topics
 from ..evaluation.roles import RoleScores, RolesReport, compare_roles, heldout_losses, loss_entry
 from ..fileio import write_json_atomic
 from ..finetune.dataset import seed_dataset
@@ -197,15 +197,15 @@ def restater(
 ) -> None:
     """The served model as the paper's writer, on topics no fine-tune of ours trained on: one
     writing round of the paper workflow, every answer judged by the paper's own checks."""
+    chosen = topics.split(",") if topics else None
+    heldout_topics(chosen)  # a topic trained on is refused before a server is started
     project = Project(settings_from(ctx))
     endpoint = connect(project)
     with (
         tempfile.TemporaryDirectory(prefix="scriptorium-eval-restater-") as work,
         console.status(f"{endpoint.model} restating the held-out topics' evidence…"),
     ):
-        scores = asyncio.run(
-            evaluate_restater(project, Path(work), topics.split(",") if topics else None, sections=sections)
-        )
+        scores = asyncio.run(evaluate_restater(project, Path(work), chosen, sections=sections))
     console.print(restater_table([scores]))
     saved = scores.model_dump(mode="json")
     write_json_atomic(out, saved)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -9,15 +12,22 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..config import Settings
+from ..config import CONFIG_FILE_NAME, Settings, find_config_file
+from ..config_edit import set_table_key
+from ..errors import ConfigError, FineTuneError
+from ..evaluation.report import restater_table
+from ..evaluation.restater import RestaterScores, evaluate_restater, heldout_topics
 from ..finetune.collect import collect_runs
 from ..finetune.dataset import ROLES, Role, write_jsonl
 from ..finetune.registry import ModelRegistry
-from ..finetune.service import BUNDLED, plan_finetune, run_finetune
+from ..finetune.restater_set import RESTATER_RECIPE, restater_rows
+from ..finetune.service import BUNDLED, FineTunePlan, plan_finetune, run_finetune
 from ..finetune.train import LoraRecipe
+from ..project import Project
 from ..serving.models import BundledModel, bundled_model
+from ..serving.server import ManagedServer, served_model
 from ..serving.shipped import BASE, Provenance, shipped_provenance
-from ._common import console, settings_from
+from ._common import connect, console, settings_from
 
 finetune_app = typer.Typer(
     help="Fine-tune the served model per role with LoRA; the result is registered and servable.",
@@ -45,6 +55,20 @@ def finetune(
         list[Path] | None, typer.Option("--data", help="More JSONL rows (repeatable), e.g. from `collect`.")
     ] = None,
     no_seed: Annotated[bool, typer.Option("--no-seed", help="Train on --data only.")] = False,
+    paper: Annotated[
+        bool,
+        typer.Option(
+            "--paper",
+            help="The shipped paper adapter's recipe: the writer (restater) on the checked pairs that "
+            "ship with Scriptorium, no seed rows, 2 epochs, at most 120 steps; add kept papers with --runs.",
+        ),
+    ] = False,
+    runs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--runs", help="Run or batch folders of papers you kept (repeatable): their rows are added."
+        ),
+    ] = None,
     r: Annotated[int | None, typer.Option("--r", help="LoRA rank.")] = None,
     alpha: Annotated[int | None, typer.Option(help="LoRA alpha.")] = None,
     dropout: Annotated[float | None, typer.Option(help="LoRA dropout.")] = None,
@@ -94,18 +118,52 @@ def finetune(
     given: dict[str, object] = {name: value for name, value in values.items() if value is not None}
     if given.get("top_layers") == 0:
         given["top_layers"] = None  # 0 on the command line: adapt every layer
+    if paper:
+        given = {**RESTATER_RECIPE, **given}
     recipe = LoraRecipe.model_validate(given)
-    roles: tuple[Role, ...] = ROLES if role == "all" else (role,)
-    plan = plan_finetune(
-        settings,
-        name=out,
-        roles=roles,
-        base=base,
-        data_files=data or (),
-        use_seed=not no_seed,
-        recipe=recipe,
-        replace=force,
-    )
+    roles: tuple[Role, ...] = ("writer",) if paper else ROLES if role == "all" else (role,)
+    with tempfile.TemporaryDirectory(prefix="scriptorium-finetune-") as rows_dir:
+        files = [*(data or ()), *_built_rows(Path(rows_dir), paper=paper, runs=runs or [])]
+        plan = plan_finetune(
+            settings,
+            name=out,
+            roles=roles,
+            base=base,
+            data_files=files,
+            use_seed=not (no_seed or paper),
+            recipe=recipe,
+            replace=force,
+        )
+    _train(settings, plan, merge=not no_merge)
+
+
+def _built_rows(folder: Path, *, paper: bool, runs: list[Path]) -> list[Path]:
+    """Files of the rows `--paper` and `--runs` add: the checked restater pairs, your kept papers."""
+    files = []
+    if paper:
+        with console.status("checking the shipped restater pairs…"):
+            rows, dropped = restater_rows()
+        files.append(folder / "paper-pairs.jsonl")
+        write_jsonl(files[-1], rows)
+        console.print(f"{len(rows)} restater rows from the shipped pairs ({dropped} fail the checks)")
+    if runs:
+        report = collect_runs(runs)
+        for note in report.notes[:10]:
+            console.print(f"[dim]{note}[/]")
+        if not report.examples:
+            raise FineTuneError(
+                f"no training rows in {', '.join(map(str, runs))}",
+                hint="give finished paper runs (or batch folders) whose trace.jsonl is there",
+            )
+        files.append(folder / "kept-runs.jsonl")
+        write_jsonl(files[-1], report.examples)
+        counts = ", ".join(f"{n} {name}" for name, n in sorted(report.counts().items()))
+        console.print(f"{len(report.examples)} rows from your runs ({counts})")
+    return files
+
+
+def _train(settings: Settings, plan: FineTunePlan, *, merge: bool) -> None:
+    recipe, out = plan.recipe, plan.name
     for problem in plan.data.problems[:10]:
         console.print(f"[yellow]skipped[/] {problem}", soft_wrap=True)
     if plan.data.problems:
@@ -128,7 +186,7 @@ def finetune(
             )
 
         try:
-            record, outcome = run_finetune(settings, plan, on_step, merge=not no_merge)
+            record, outcome = run_finetune(settings, plan, on_step, merge=merge)
         except KeyboardInterrupt:
             progress.stop()
             console.print(f"interrupted; the same command resumes from the last checkpoint in {plan.out_dir}")
@@ -149,8 +207,11 @@ def finetune(
     if record.merged_path:
         console.print(f"  merged  {record.merged_path}")
     console.print(
-        f"serve it: `scriptorium serve --lora {record.name}` (adapter over the base) "
-        f"or `scriptorium serve --model {record.name}` (merged)"
+        f"measure it beside the served model and make it the default: "
+        f"`scriptorium models use {record.name}`; "
+        f"or serve it yourself: `scriptorium serve --model {record.name}` (merged), "
+        f"`--lora {record.name}` (adapter over the base)",
+        soft_wrap=True,
     )
 
 
@@ -212,6 +273,73 @@ def _shipped_table(settings: Settings, shipped: Provenance, base: BundledModel) 
         f"commit {shipped.commit}; " + ", ".join(f"{k} {v}" for k, v in shipped.metrics.items()),
     )
     return table
+
+
+DEFAULT = "default"
+USE_NOISE = 0.05
+"""How far one model's share of items restated moves between two evaluations (sampled answers):
+a candidate this much below the current model is not made the default without --force."""
+
+
+@models_app.command("use")
+def use_model(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="`default` (the shipped paper model), `base`, or a fine-tune.")],
+    topics: Annotated[
+        str | None, typer.Option(help="Comma-separated held-out topics to measure on (default: all four).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Use it even if it measures worse.")] = False,
+) -> None:
+    """Make NAME the model this project serves, after measuring it beside the current one.
+
+    Both are served in turn by the managed server and evaluated as the paper's writer on the
+    held-out topics (`scriptorium eval restater`); the table is printed before anything changes.
+    """
+    settings = settings_from(ctx)
+    if settings.endpoint_urls:
+        raise ConfigError(
+            f"this project uses the server at {settings.endpoint_urls[0]}; `models use` switches the "
+            "managed server",
+            hint="serve the model there yourself, or unset base_url and endpoints",
+        )
+    chosen = topics.split(",") if topics else None
+    heldout_topics(chosen)
+    wanted = None if name in (DEFAULT, shipped_provenance().name) else name
+    if settings.server.model == wanted and settings.server.model_path is None:
+        console.print(f"{name} is already this project's served model")
+        return
+    candidate = settings.model_copy(update={"server": settings.server.model_copy(update={"model": wanted})})
+    served_model(candidate)  # an unknown or unmerged name is refused before a server is stopped
+    scores = [_measure(each, chosen) for each in (settings, candidate)]
+    console.print(restater_table(scores))
+    current, new = scores
+    registry = ModelRegistry.of(settings)
+    if wanted is not None and wanted in registry:
+        registry.update_metrics(wanted, {"eval_restater": new.model_dump(mode="json")})
+    if new.items_restated < current.items_restated - USE_NOISE and not force:
+        console.print(
+            f"[red]kept {current.model}:[/] {new.model} restated {new.items_restated:.0%} of the "
+            f"held-out items against {current.items_restated:.0%}; `--force` uses it anyway"
+        )
+        raise typer.Exit(1)
+    config = (ctx.obj or {}).get("config") or find_config_file(settings.project_dir)
+    path = Path(config) if config else settings.project_dir / CONFIG_FILE_NAME
+    set_table_key(path, "server", "model", wanted)
+    console.print(f"{new.model} is now the served model ({path}: [server] model)")
+    if os.environ.get("SCRIPTORIUM_SERVER__MODEL"):
+        console.print("[yellow]SCRIPTORIUM_SERVER__MODEL is set and wins over the file[/]")
+
+
+def _measure(settings: Settings, topics: list[str] | None) -> RestaterScores:
+    """Serve `settings`' model (switching the managed server if it serves another) and evaluate it."""
+    ManagedServer(settings).stop_if_serving_another()
+    project = Project(settings)
+    endpoint = connect(project)
+    with (
+        tempfile.TemporaryDirectory(prefix="scriptorium-models-use-") as work,
+        console.status(f"{endpoint.model} restating the held-out topics' evidence…"),
+    ):
+        return asyncio.run(evaluate_restater(project, Path(work), topics))
 
 
 @models_app.command("show")

@@ -105,7 +105,10 @@ class ModelRegistry:
     def get(self, name: str) -> ModelRecord:
         record = self._read().models.get(name)
         if record is None:
-            raise UnknownModel(f"no fine-tune named '{name}' in {self.path}")
+            raise UnknownModel(
+                f"no fine-tune named '{name}' in {self.path}",
+                hint="`scriptorium models list` shows the shipped models (base, default) and the fine-tunes",
+            )
         return record
 
     def __contains__(self, name: object) -> bool:

@@ -266,6 +266,14 @@ class ManagedServer:
                 return state, False
             return self.start(on_progress), True
 
+    def stop_if_serving_another(self) -> ServerState | None:
+        """Stop the running server when it serves another model folder than these settings ask
+        for, so the next `ensure` starts the one asked for; returns the stopped server's state."""
+        running = self.running()
+        if running is None or running.model_path == str(served_model(self.settings).path):
+            return None
+        return self.stop()
+
     def start(self, on_progress: Progress | None = None) -> ServerState:
         """Start a server and block until it is ready; on any failure nothing is left running."""
         server = self.settings.server

@@ -10,7 +10,6 @@ import pytest
 
 from scriptorium.errors import FineTuneError, TrainingDataError, UnknownModel
 from scriptorium.evaluation.roles import score_answer
-from scriptorium.events.models import ModelRequest, ModelResponse
 from scriptorium.finetune.collect import collect_runs
 from scriptorium.finetune.dataset import (
     ROLES,
@@ -23,6 +22,8 @@ from scriptorium.finetune.dataset import (
 from scriptorium.finetune.registry import ModelRecord, ModelRegistry
 from scriptorium.finetune.seed import HELDOUT_TOPICS, build_seed
 from scriptorium.memory import LocalEmbedder
+
+from ..helpers import KEPT_EVIDENCE, KEPT_SENTENCE, KEPT_SYSTEM, kept_paper_run
 
 CORPUS = Path(seed_path("writer", "train")).parents[1] / "corpus"
 RECORDED_RUN = Path(__file__).parents[1] / "data" / "runs" / "paper"
@@ -226,41 +227,10 @@ def test_a_damaged_or_newer_registry_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_collect_turns_the_kept_sentences_of_a_paper_run_into_restater_rows(tmp_path: Path) -> None:
-    run = tmp_path / "paper-run"
-    (run / "outputs").mkdir(parents=True)
-    (run / "summary.json").write_text(json.dumps({"workflow": "paper", "status": "succeeded"}))
-    system = {"role": "system", "content": "You are the Writer. Restate the sentence."}
-    evidence = "The fort was built in 1670 at the mouth of the river."
-    events = [
-        ModelRequest(
-            step_id="write[0]",
-            agent="restater",
-            request_id="r1",
-            model="m",
-            messages=[system, {"role": "user", "content": f"Sentence: {evidence}\n"}],
-        ),
-        ModelResponse(
-            step_id="write[0]",
-            agent="restater",
-            request_id="r1",
-            text='{"sentence": "x"}',
-            finish_reason="stop",
-            prompt_tokens=1,
-            completion_tokens=1,
-            latency_s=0.1,
-        ),
-    ]
-    (run / "trace.jsonl").write_text("".join(e.model_dump_json() + "\n" for e in events))
-    kept = "In 1670 a fort went up where the river meets the sea."
-    sentences = [
-        {"text": kept, "quote": False, "evidence": evidence},
-        {"text": f"\u201c{evidence}\u201d", "quote": True, "evidence": evidence},  # a quotation: not written
-        {"text": "Another sentence.", "quote": False, "evidence": "No request of the trace asked for this."},
-    ]
-    (run / "outputs" / "citations.json").write_text(json.dumps({"sentences": sentences}))
+    run = kept_paper_run(tmp_path / "paper-run")
     report = collect_runs([run])
     assert report.counts() == {"writer": 1}
     row = report.examples[0]
-    assert [m.content for m in row.messages[:2]] == [system["content"], f"Sentence: {evidence}\n"]
-    assert json.loads(row.answer) == {"sentence": kept}
+    assert [m.content for m in row.messages[:2]] == [KEPT_SYSTEM, f"Sentence: {KEPT_EVIDENCE}\n"]
+    assert json.loads(row.answer) == {"sentence": KEPT_SENTENCE}
     assert any("1 kept sentences have no whole restater prompt" in note for note in report.notes)

@@ -17,6 +17,8 @@ from scriptorium.finetune.registry import ModelRegistry
 from scriptorium.finetune.service import plan_finetune, resolve_base
 from scriptorium.finetune.train import LoraRecipe, TrainingRun, train
 
+from ..helpers import kept_paper_run
+
 TINY = LoraRecipe(r=4, alpha=8, top_layers=2, max_steps=3, batch_size=2, max_length=512, save_every=1)
 
 
@@ -92,6 +94,26 @@ def test_cli_trains_merges_and_registers_a_fine_tune(tmp_path: Path) -> None:
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 1
     assert "registered already" in again.output and "--force" in again.output
+
+
+def test_the_paper_recipe_trains_the_shipped_pairs_with_a_kept_run_added(tmp_path: Path) -> None:
+    """`finetune --paper --runs`: the shipped adapter's rows and recipe, plus the sentences a
+    person's kept paper run wrote (a tiny run: the recipe's epochs kept, its steps cut to one)."""
+    run = kept_paper_run(tmp_path / "kept")
+    args = ["finetune", "--paper", "--out", "paper-mine", "--no-merge"]
+    tiny = ["--r", "4", "--top-layers", "1", "--steps", "1"]
+    result = CliRunner().invoke(app, [*args, *tiny, "--runs", str(run)])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "452 restater rows from the shipped pairs (48 fail the checks)" in output
+    assert "1 rows from your runs (1 writer)" in output and "scriptorium models use paper-mine" in output
+    record = ModelRegistry.of(load_settings()).get("paper-mine")
+    assert record.roles == ["writer"] and record.examples == 453
+    assert record.recipe["epochs"] == 2.0 and record.recipe["max_steps"] == 1
+    (tmp_path / "nothing").mkdir()
+    empty = CliRunner().invoke(app, [*args, *tiny, "--force", "--runs", str(tmp_path / "nothing")])
+    assert empty.exit_code != 0 and "no training rows in" in empty.output
+    assert ModelRegistry.of(load_settings()).get("paper-mine") == record  # refused before training
 
 
 def test_merged_folder_computes_what_base_plus_adapter_computes(tmp_path: Path) -> None:

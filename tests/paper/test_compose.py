@@ -76,6 +76,7 @@ def test_the_best_try_that_passes_every_check_is_kept(embedder: LocalEmbedder) -
     verdicts = judge_tries(_plan(), tries, CopyIndex(CHUNKS.values()), CHUNKS, embedder.embed)
     assert verdicts["e1"].sentence == "Venice rests on 118 little islands inside a shallow Adriatic lagoon."
     assert verdicts["e1"].rejected == {"copied": 1, "facts not in its evidence": 1}
+    assert verdicts["e1"].passed == 1 and verdicts["e4"].passed == 0
     assert verdicts["e2"].sentence is not None
     assert verdicts["e3"].sentence is None and verdicts["e4"].sentence is None
     assert verdicts["e4"].rejected == {"strays from its evidence": 1}
