@@ -20,7 +20,7 @@ from ..evaluation.paper import EvaluationError
 from ..evaluation.reference import ReferenceOutline
 from ..evaluation.report import batch_table, judge_table, paper_report, restater_table, roles_table
 from ..evaluation.report_file import BatchReport, PaperReport, write_eval
-from ..evaluation.restater import evaluate_restater, heldout_topics
+from ..evaluation.restater import RestaterScores, evaluate_restater, heldout_topics
 from ..evaluation.roles import RoleScores, RolesReport, compare_roles, heldout_losses, loss_entry
 from ..fileio import write_json_atomic
 from ..finetune.dataset import seed_dataset
@@ -200,12 +200,8 @@ def restater(
     chosen = topics.split(",") if topics else None
     heldout_topics(chosen)  # a topic trained on is refused before a server is started
     project = Project(settings_from(ctx))
-    endpoint = connect(project)
-    with (
-        tempfile.TemporaryDirectory(prefix="scriptorium-eval-restater-") as work,
-        console.status(f"{endpoint.model} restating the held-out topics' evidence…"),
-    ):
-        scores = asyncio.run(evaluate_restater(project, Path(work), chosen, sections=sections))
+    scores = measure_restater(project, chosen, sections=sections)
+    endpoint = project.endpoint()
     console.print(restater_table([scores]))
     saved = scores.model_dump(mode="json")
     write_json_atomic(out, saved)
@@ -215,6 +211,16 @@ def restater(
         registry.update_metrics(endpoint.model, {"eval_restater": saved})
         note = f"; recorded in the registry under {endpoint.model}"
     console.print(f"[dim]wrote {out}{note}[/]")
+
+
+def measure_restater(project: Project, topics: list[str] | None, *, sections: int = 4) -> RestaterScores:
+    """`evaluate_restater` on the project's endpoint (started if need be), shown as it works."""
+    endpoint = connect(project)
+    with (
+        tempfile.TemporaryDirectory(prefix="scriptorium-eval-restater-") as work,
+        console.status(f"{endpoint.model} restating the held-out topics' evidence…"),
+    ):
+        return asyncio.run(evaluate_restater(project, Path(work), topics, sections=sections))
 
 
 def _judge_model(base_url: str, key: SecretStr) -> str:

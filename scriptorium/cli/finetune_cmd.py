@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
 from pathlib import Path
@@ -16,7 +15,7 @@ from ..config import CONFIG_FILE_NAME, Settings, find_config_file
 from ..config_edit import set_table_key
 from ..errors import ConfigError, FineTuneError
 from ..evaluation.report import restater_table
-from ..evaluation.restater import RestaterScores, evaluate_restater, heldout_topics
+from ..evaluation.restater import RestaterScores, heldout_topics
 from ..finetune.collect import collect_runs
 from ..finetune.dataset import ROLES, Role, write_jsonl
 from ..finetune.registry import ModelRegistry
@@ -27,7 +26,8 @@ from ..project import Project
 from ..serving.models import BundledModel, bundled_model
 from ..serving.server import ManagedServer, served_model
 from ..serving.shipped import BASE, Provenance, shipped_provenance
-from ._common import connect, console, settings_from
+from ._common import console, settings_from
+from .eval_cmd import measure_restater
 
 finetune_app = typer.Typer(
     help="Fine-tune the served model per role with LoRA; the result is registered and servable.",
@@ -302,10 +302,16 @@ def use_model(
             "managed server",
             hint="serve the model there yourself, or unset base_url and endpoints",
         )
+    if settings.server.model_path is not None:
+        raise ConfigError(
+            f"server.model_path is set ({settings.server.model_path}): the project serves that folder",
+            hint="`models use` chooses among default, base and registered fine-tunes; unset "
+            "server.model_path first",
+        )
     chosen = topics.split(",") if topics else None
     heldout_topics(chosen)
     wanted = None if name in (DEFAULT, shipped_provenance().name) else name
-    if settings.server.model == wanted and settings.server.model_path is None:
+    if settings.server.model == wanted:
         console.print(f"{name} is already this project's served model")
         return
     candidate = settings.model_copy(update={"server": settings.server.model_copy(update={"model": wanted})})
@@ -317,6 +323,7 @@ def use_model(
     if wanted is not None and wanted in registry:
         registry.update_metrics(wanted, {"eval_restater": new.model_dump(mode="json")})
     if new.items_restated < current.items_restated - USE_NOISE and not force:
+        ManagedServer(settings).stop_if_serving_another()  # the next run starts the kept model
         console.print(
             f"[red]kept {current.model}:[/] {new.model} restated {new.items_restated:.0%} of the "
             f"held-out items against {current.items_restated:.0%}; `--force` uses it anyway"
@@ -333,13 +340,7 @@ def use_model(
 def _measure(settings: Settings, topics: list[str] | None) -> RestaterScores:
     """Serve `settings`' model (switching the managed server if it serves another) and evaluate it."""
     ManagedServer(settings).stop_if_serving_another()
-    project = Project(settings)
-    endpoint = connect(project)
-    with (
-        tempfile.TemporaryDirectory(prefix="scriptorium-models-use-") as work,
-        console.status(f"{endpoint.model} restating the held-out topics' evidence…"),
-    ):
-        return asyncio.run(evaluate_restater(project, Path(work), topics))
+    return measure_restater(Project(settings), topics)
 
 
 @models_app.command("show")

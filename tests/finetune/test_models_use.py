@@ -27,16 +27,19 @@ def test_an_unknown_model_is_refused_before_anything_is_served_or_written(tmp_pa
     assert not (tmp_path / "scriptorium.toml").exists()
 
 
-def test_a_trained_topic_or_a_server_it_does_not_manage_is_refused(
+def test_a_trained_topic_a_model_folder_or_a_server_it_does_not_manage_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trained = CliRunner().invoke(app, ["models", "use", "base", "--topics", "black-death"])
     assert trained.exit_code != 0 and "not a held-out topic: black-death" in trained.output
+    monkeypatch.setenv("SCRIPTORIUM_SERVER__MODEL_PATH", str(tmp_path))
+    folder = CliRunner().invoke(app, ["models", "use", "base"])
+    assert folder.exit_code != 0 and "server.model_path is set" in folder.output
     monkeypatch.setenv("SCRIPTORIUM_BASE_URL", "http://127.0.0.1:9/v1")
     remote = CliRunner().invoke(app, ["models", "use", "base"])
     assert remote.exit_code != 0 and "http://127.0.0.1:9/v1" in remote.output
     assert "managed server" in remote.output
-    _clean(trained.output + remote.output)
+    _clean(trained.output + folder.output + remote.output)
     assert not (tmp_path / "scriptorium.toml").exists()
 
 
