@@ -34,10 +34,7 @@ def main(name: str, metrics_file: Path | None) -> None:
     loss = record.metrics.get("train_loss")
     metrics: dict[str, Any] = {"train_loss": round(loss, 3) if isinstance(loss, float) else loss}
     if metrics_file is not None:
-        runs = json.loads(metrics_file.read_text())["runs"]
-        for model, run in runs.items():
-            for key in ("supported_share", "verbatim_share", "heading_soft_recall", "words", "invented"):
-                metrics[f"{model} {key}"] = run["summary"][key]
+        metrics |= compared(json.loads(metrics_file.read_text())["runs"], metrics_file)
     SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
     for file in ("adapter_config.json", "adapter_model.safetensors"):
         shutil.copyfile(Path(record.adapter_path) / file, SHIPPED_DIR / file)
@@ -55,11 +52,33 @@ def main(name: str, metrics_file: Path | None) -> None:
         recipe=record.recipe,
         commit=commit or "unknown",
         trained_at=record.created_at,
-        rebuild=f"scriptorium finetune --role writer --data ROWS --no-seed (all of it: {REBUILD})",
+        rebuild=REBUILD,
         metrics=metrics,
     )
     (SHIPPED_DIR / "provenance.json").write_text(provenance.model_dump_json(indent=2) + "\n")
     print(f"shipped {name} to {SHIPPED_DIR}")
+
+
+def compared(runs: dict[str, Any], source: Path) -> dict[str, str]:
+    """The base's and the adapter's figures of a `bench/quality.py --models base,...` run, each as
+    "base/adapter" (the adapter: the run that is not the base)."""
+    base = runs["base"]
+    tuned = next(run for name, run in runs.items() if name != "base")
+    pairs = {
+        "words": (base["summary"]["words"], tuned["summary"]["words"], "{:.0f}"),
+        "verbatim": (base["summary"]["verbatim_share"], tuned["summary"]["verbatim_share"], "{:.3f}"),
+        "supported": (base["summary"]["supported_share"], tuned["summary"]["supported_share"], "{:.2f}"),
+        "held-out items restated": (
+            base["restater"]["items_restated"],
+            tuned["restater"]["items_restated"],
+            "{:.2f}",
+        ),
+        "batch_s": (base["batch_s"], tuned["batch_s"], "{:.0f}"),
+    }
+    shown = {
+        f"{name} base/adapter": f"{form.format(b)}/{form.format(t)}" for name, (b, t, form) in pairs.items()
+    }
+    return shown | {"measured": f"{source} ({tuned['date'][:10]}, {tuned['commit']})"}
 
 
 if __name__ == "__main__":

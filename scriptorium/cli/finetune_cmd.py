@@ -332,7 +332,7 @@ def use_model(
     config = (ctx.obj or {}).get("config") or find_config_file(settings.project_dir)
     path = Path(config) if config else settings.project_dir / CONFIG_FILE_NAME
     set_table_key(path, "server", "model", wanted)
-    console.print(f"{new.model} is now the served model ({path}: [server] model)")
+    console.print(f"{new.model} is now the served model (server.model in {path})", soft_wrap=True)
     if os.environ.get("SCRIPTORIUM_SERVER__MODEL"):
         console.print("[yellow]SCRIPTORIUM_SERVER__MODEL is set and wins over the file[/]")
 

@@ -68,7 +68,10 @@ def test_models_use_measures_both_prints_them_and_writes_the_projects_setting(
     result = CliRunner().invoke(app, ["models", "use", "paper-copy", "--topics", "kyoto"])
     assert result.exit_code == 0, result.output
     assert "restater on held-out topics (kyoto)" in result.output
-    assert "items restated" in result.output and "is now the served model" in result.output
+    assert "items restated" in result.output
+    assert f"is now the served model (server.model in {tmp_path / 'scriptorium.toml'})" in " ".join(
+        result.output.split()
+    )
     written = (tmp_path / "scriptorium.toml").read_text()
     assert written.startswith("# mine\n") and tomllib.loads(written)["server"] == {"model": "paper-copy"}
     measured = registry.get("paper-copy").metrics["eval_restater"]
