@@ -18,6 +18,7 @@ ScriptoriumError                     exit 1: the work failed
 ├── NoEvidenceError                  paper.plan: memory holds nothing on the topic
 ├── TextMismatch                     paper.draft: a reviewed text does not fit the draft it came from
 ├── EvaluationError                  evaluation.paper: a run folder cannot be evaluated
+│   └── RestaterEvalError            evaluation.restater: a topic not held out, a failed round
 ├── JudgeError                       evaluation.judge: the judge model failed
 ├── SchemaDataError                  testing.schema_data: no value can satisfy the schema
 ├── ToolError                        a tool could not be used as asked (the model may read these)

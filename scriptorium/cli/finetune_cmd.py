@@ -118,6 +118,8 @@ def finetune(
     given: dict[str, object] = {name: value for name, value in values.items() if value is not None}
     if given.get("top_layers") == 0:
         given["top_layers"] = None  # 0 on the command line: adapt every layer
+    if paper and role not in ("all", "writer"):
+        raise typer.BadParameter("--paper trains the writer (the restater) only", param_hint="--role")
     if paper:
         given = {**RESTATER_RECIPE, **given}
     recipe = LoraRecipe.model_validate(given)

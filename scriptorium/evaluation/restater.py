@@ -29,11 +29,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import ScriptoriumError
 from ..finetune.seed import HELDOUT_TOPICS
 from ..paper.compose import Judged
 from ..project import Project
 from ..workflows.batch import BatchTask
+from .paper import EvaluationError
 
 __all__ = [
     "HELDOUT_CORPUS",
@@ -50,7 +50,7 @@ HELDOUT_CORPUS = Path(__file__).parents[1] / "finetune" / "data" / "corpus"
 RESTATER_WORKFLOW = Path(__file__).with_name("restater.yaml")
 
 
-class RestaterEvalError(ScriptoriumError):
+class RestaterEvalError(EvaluationError):
     """The restater evaluation cannot run as asked (a topic that is not held out, a failed run)."""
 
 
