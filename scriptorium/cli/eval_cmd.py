@@ -201,15 +201,14 @@ def restater(
     heldout_topics(chosen)  # a topic trained on is refused before a server is started
     project = Project(settings_from(ctx))
     scores = measure_restater(project, chosen, sections=sections)
-    endpoint = project.endpoint()
     console.print(restater_table([scores]))
     saved = scores.model_dump(mode="json")
     write_json_atomic(out, saved)
     registry = ModelRegistry.of(project.settings)
     note = ""
-    if endpoint.model in registry:
-        registry.update_metrics(endpoint.model, {"eval_restater": saved})
-        note = f"; recorded in the registry under {endpoint.model}"
+    if scores.model in registry:  # the served model's name: a fine-tune served merged is served as itself
+        registry.update_metrics(scores.model, {"eval_restater": saved})
+        note = f"; recorded in the registry under {scores.model}"
     console.print(f"[dim]wrote {out}{note}[/]")
 
 

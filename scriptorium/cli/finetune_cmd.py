@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -16,8 +15,8 @@ from ..config_edit import set_table_key
 from ..errors import ConfigError, FineTuneError
 from ..evaluation.report import restater_table
 from ..evaluation.restater import RestaterScores, heldout_topics
-from ..finetune.collect import collect_runs
-from ..finetune.dataset import ROLES, Role, write_jsonl
+from ..finetune.collect import CollectReport, collect_runs
+from ..finetune.dataset import ROLES, Role, TrainingExample, write_jsonl
 from ..finetune.registry import ModelRegistry
 from ..finetune.restater_set import RESTATER_RECIPE, restater_rows
 from ..finetune.service import BUNDLED, FineTunePlan, plan_finetune, run_finetune
@@ -124,44 +123,50 @@ def finetune(
         given = {**RESTATER_RECIPE, **given}
     recipe = LoraRecipe.model_validate(given)
     roles: tuple[Role, ...] = ("writer",) if paper else ROLES if role == "all" else (role,)
-    with tempfile.TemporaryDirectory(prefix="scriptorium-finetune-") as rows_dir:
-        files = [*(data or ()), *_built_rows(Path(rows_dir), paper=paper, runs=runs or [])]
-        plan = plan_finetune(
-            settings,
-            name=out,
-            roles=roles,
-            base=base,
-            data_files=files,
-            use_seed=not (no_seed or paper),
-            recipe=recipe,
-            replace=force,
-        )
+    plan = plan_finetune(
+        settings,
+        name=out,
+        roles=roles,
+        base=base,
+        data_files=data or (),
+        examples=_built_rows(paper=paper, runs=runs or []),
+        use_seed=not (no_seed or paper),
+        recipe=recipe,
+        replace=force,
+    )
     _train(settings, plan, merge=not no_merge)
 
 
-def _built_rows(folder: Path, *, paper: bool, runs: list[Path]) -> list[Path]:
-    """Files of the rows `--paper` and `--runs` add: the checked restater pairs, your kept papers."""
-    files = []
+def _built_rows(*, paper: bool, runs: list[Path]) -> list[TrainingExample]:
+    """The rows `--paper` and `--runs` add: the checked restater pairs, then your kept papers'."""
+    rows: list[TrainingExample] = []
     if paper:
         with console.status("checking the shipped restater pairs…"):
             rows, dropped = restater_rows()
-        files.append(folder / "paper-pairs.jsonl")
-        write_jsonl(files[-1], rows)
         console.print(f"{len(rows)} restater rows from the shipped pairs ({dropped} fail the checks)")
     if runs:
-        report = collect_runs(runs)
-        for note in report.notes[:10]:
-            console.print(f"[dim]{note}[/]")
+        report = _collected(runs, notes=10)
         if not report.examples:
             raise FineTuneError(
                 f"no training rows in {', '.join(map(str, runs))}",
                 hint="give finished paper runs (or batch folders) whose trace.jsonl is there",
             )
-        files.append(folder / "kept-runs.jsonl")
-        write_jsonl(files[-1], report.examples)
-        counts = ", ".join(f"{n} {name}" for name, n in sorted(report.counts().items()))
-        console.print(f"{len(report.examples)} rows from your runs ({counts})")
-    return files
+        rows += report.examples
+        console.print(f"{len(report.examples)} rows from your runs ({_counted(report.counts())})")
+    return rows
+
+
+def _collected(runs: list[Path], *, notes: int) -> CollectReport:
+    """`collect_runs`, showing its first `notes` notes (runs skipped, exchanges cut)."""
+    report = collect_runs(runs)
+    for note in report.notes[:notes]:
+        console.print(f"[dim]{note}[/]")
+    return report
+
+
+def _counted(counts: dict[str, int]) -> str:
+    """ "3 planner, 5 writer": rows by role, in name order."""
+    return ", ".join(f"{n} {role}" for role, n in sorted(counts.items())) or "none"
 
 
 def _train(settings: Settings, plan: FineTunePlan, *, merge: bool) -> None:
@@ -170,8 +175,7 @@ def _train(settings: Settings, plan: FineTunePlan, *, merge: bool) -> None:
         console.print(f"[yellow]skipped[/] {problem}", soft_wrap=True)
     if plan.data.problems:
         console.print(f"[yellow]{len(plan.data.problems)} malformed rows skipped[/]")
-    counts = ", ".join(f"{n} {name}" for name, n in sorted(plan.data.counts().items()))
-    console.print(f"training [bold]{out}[/] on {counts} rows over {plan.base_path}")
+    console.print(f"training [bold]{out}[/] on {_counted(plan.data.counts())} rows over {plan.base_path}")
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -223,12 +227,9 @@ def collect(
     out: Annotated[Path, typer.Option(help="JSONL file to write.")] = Path("collected.jsonl"),
 ) -> None:
     """Turn reviewer-approved steps of past runs into training rows (self-distillation)."""
-    report = collect_runs(runs)
-    for note in report.notes[:20]:
-        console.print(f"[dim]{note}[/]")
+    report = _collected(runs, notes=20)
     written = write_jsonl(out, report.examples)
-    counts = ", ".join(f"{n} {role}" for role, n in sorted(report.counts().items())) or "none"
-    console.print(f"wrote {written} rows ({counts}) to {out}")
+    console.print(f"wrote {written} rows ({_counted(report.counts())}) to {out}")
     if not written:
         raise typer.Exit(1)
 

@@ -142,12 +142,17 @@ async def evaluate_restater(
     scratch = Project(
         settings, endpoint=project.endpoint(), catalog=project.catalog, embedder=project.embedder
     )
-    scratch.ingest([folder / "sources" for folder in folders])
     tasks = [
         BatchTask(folder.name, {"topic": _topic_name(folder), "sections": sections}, None)
         for folder in folders
     ]
-    outcomes = await scratch.batch(RESTATER_WORKFLOW, tasks, work / "batch", concurrency=len(tasks))
+    outcomes = await scratch.batch(
+        RESTATER_WORKFLOW,
+        tasks,
+        work / "batch",
+        concurrency=len(tasks),
+        corpus=[folder / "sources" for folder in folders],
+    )
     rounds = []
     for outcome in outcomes:
         if outcome.status != "succeeded":

@@ -141,12 +141,16 @@ def read_jsonl(path: Path, roles: Sequence[Role] = ROLES) -> Dataset:
     return dataset
 
 
-def load_examples(paths: Iterable[Path], roles: Sequence[Role] = ROLES) -> Dataset:
-    """Rows of several files; an error only when none is usable."""
+def load_examples(
+    paths: Iterable[Path], roles: Sequence[Role] = ROLES, examples: Sequence[TrainingExample] = ()
+) -> Dataset:
+    """Rows of several files, then `examples` built in memory (both kept to `roles`); an error only
+    when none is usable."""
     dataset = Dataset()
     paths = list(paths)
     for path in paths:
         dataset.extend(read_jsonl(path, roles))
+    dataset.examples.extend(example for example in examples if example.role in roles)
     if not dataset.examples:
         shown = ", ".join(str(path) for path in paths) or "(no files)"
         detail = (

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..config import Settings
 from ..errors import FineTuneError, UnknownModel
 from ..serving.models import bundled_model, prepare_model
-from .dataset import ROLES, Dataset, Role, load_examples, seed_path
+from .dataset import ROLES, Dataset, Role, TrainingExample, load_examples, seed_path
 from .registry import NAME_PATTERN, ModelRecord, ModelRegistry
 from .train import LoraRecipe, StepCallback, TrainingOutcome, TrainingRun, check_memory, train
 
@@ -57,6 +57,7 @@ def plan_finetune(
     roles: Sequence[Role] = ROLES,
     base: str = BUNDLED,
     data_files: Sequence[Path] = (),
+    examples: Sequence[TrainingExample] = (),
     use_seed: bool = True,
     recipe: LoraRecipe | None = None,
     replace: bool = False,
@@ -73,7 +74,7 @@ def plan_finetune(
     recipe = recipe or LoraRecipe()
     base_path = resolve_base(base, settings)
     files = [seed_path(role, "train") for role in roles] if use_seed else []
-    data = load_examples([*files, *data_files], tuple(roles))
+    data = load_examples([*files, *data_files], tuple(roles), examples)
     check_memory(base_path, recipe)
     return FineTunePlan(name, base, base_path, tuple(roles), data, recipe, registry.folder(name))
 
